@@ -38,10 +38,12 @@ d = { 'settings': { 'branch': 'main',
                             'csa_nb.csa.csa_forward': ('csa.html#csa_forward', 'csa_nb/csa.py'),
                             'csa_nb.csa.csa_reference': ('csa.html#csa_reference', 'csa_nb/csa.py'),
                             'csa_nb.csa.generate_weights': ('csa.html#generate_weights', 'csa_nb/csa.py'),
+                            'csa_nb.csa.generate_weights_scalar': ('csa.html#generate_weights_scalar', 'csa_nb/csa.py'),
                             'csa_nb.csa.hole_mask_flat': ('csa.html#hole_mask_flat', 'csa_nb/csa.py'),
                             'csa_nb.csa.hole_positions': ('csa.html#hole_positions', 'csa_nb/csa.py'),
                             'csa_nb.csa.semantic_search': ('csa.html#semantic_search', 'csa_nb/csa.py'),
                             'csa_nb.csa.show_attention': ('csa.html#show_attention', 'csa_nb/csa.py'),
                             'csa_nb.csa.similarity_score': ('csa.html#similarity_score', 'csa_nb/csa.py'),
                             'csa_nb.csa.step_weights': ('csa.html#step_weights', 'csa_nb/csa.py'),
-                            'csa_nb.csa.unit_vectors': ('csa.html#unit_vectors', 'csa_nb/csa.py')}}}
+                            'csa_nb.csa.unit_vectors': ('csa.html#unit_vectors', 'csa_nb/csa.py'),
+                            'csa_nb.csa.vector_lengths': ('csa.html#vector_lengths', 'csa_nb/csa.py')}}}
