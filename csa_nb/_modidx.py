@@ -16,4 +16,10 @@ d = { 'settings': { 'branch': 'main',
                                'csa_nb.config.config_to_dict': ('config.html#config_to_dict', 'csa_nb/config.py'),
                                'csa_nb.config.load_config': ('config.html#load_config', 'csa_nb/config.py'),
                                'csa_nb.config.make_config': ('config.html#make_config', 'csa_nb/config.py'),
-                               'csa_nb.config.save_config': ('config.html#save_config', 'csa_nb/config.py')}}}
+                               'csa_nb.config.save_config': ('config.html#save_config', 'csa_nb/config.py')},
+            'csa_nb.reproduce': { 'csa_nb.reproduce.ExperimentResult': ('reproduce.html#experimentresult', 'csa_nb/reproduce.py'),
+                                  'csa_nb.reproduce.find_experiments': ('reproduce.html#find_experiments', 'csa_nb/reproduce.py'),
+                                  'csa_nb.reproduce.main': ('reproduce.html#main', 'csa_nb/reproduce.py'),
+                                  'csa_nb.reproduce.reproduce': ('reproduce.html#reproduce', 'csa_nb/reproduce.py'),
+                                  'csa_nb.reproduce.run_experiment': ('reproduce.html#run_experiment', 'csa_nb/reproduce.py'),
+                                  'csa_nb.reproduce.select_experiments': ('reproduce.html#select_experiments', 'csa_nb/reproduce.py')}}}
