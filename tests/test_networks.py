@@ -233,3 +233,121 @@ def test_registered_attention_layers(name):
     out.middle_features.pow(2).mean().backward()
     grad = generator.refinement.encoder[model_cfg.csa_level - 1].widen[1].weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Oracle: the same networks written the way pix2pix and the released code write them, as recursively nested skip blocks
+# (`cat([block(x), x])` at every level), with the table's layers. Parameters are registered in the same order, so the
+# weights can be copied across and the outputs must agree exactly: this checks the wiring (skip order, which encoder
+# output meets which decoder output, where the middle layer and its mask go) independently of the loop-based code.
+# ---------------------------------------------------------------------------------------------------------------------
+class NestedRoughBlock(nn.Module):
+    def __init__(self, outer, inner, input_channels=None, submodule=None, outermost=False, innermost=False):
+        super().__init__()
+        self.outermost = outermost
+        input_channels = input_channels or outer
+        down = nn.Conv2d(input_channels, inner, 4, 2, 1)
+        if outermost:
+            layers = [down, submodule, nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+        elif innermost:
+            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), nn.ConvTranspose2d(inner, outer, 4, 2, 1), nn.InstanceNorm2d(outer, affine=True)]
+        else:
+            layers = [nn.LeakyReLU(0.2), down, nn.InstanceNorm2d(inner, affine=True), submodule,
+                      nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.InstanceNorm2d(outer, affine=True)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([self.model(x), x], 1)
+
+
+def nested_rough_net(levels, width, in_channels):
+    channels = [width * min(2 ** i, 8) for i in range(levels)]
+    block = NestedRoughBlock(channels[-2], channels[-1], innermost=True)
+    for level in range(levels - 2, 0, -1):
+        block = NestedRoughBlock(channels[level - 1], channels[level], submodule=block)
+    return NestedRoughBlock(3, channels[0], input_channels=in_channels, submodule=block, outermost=True)
+
+
+class MaskedScale(nn.Module):
+    "A parameter-free middle layer that uses its mask: doubles the features inside the hole."
+
+    def forward(self, features, mask):
+        return features * (1 + mask)
+
+
+class NestedRefinementBlock(nn.Module):
+    def __init__(self, outer, inner, holder, input_channels=None, submodule=None, outermost=False, innermost=False, middle=False):
+        super().__init__()
+        self.outermost, self.holder, self.middle = outermost, holder, middle
+        input_channels = input_channels or outer
+        if outermost:
+            self.down = nn.Conv2d(input_channels, inner, 3, 1, 1)
+            self.submodule = submodule
+            self.up = nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 3, 1, 1), nn.Tanh())
+        elif innermost:
+            self.down = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(input_channels, inner, 4, 2, 1))
+            self.submodule = None
+            self.up = nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(inner, outer, 4, 2, 1), nn.InstanceNorm2d(outer, affine=True))
+        else:
+            self.down = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(input_channels, input_channels, 4, 2, 3, dilation=2),
+                                      nn.InstanceNorm2d(input_channels, affine=True), nn.ReLU(), nn.Conv2d(input_channels, inner, 3, 1, 1))
+            self.norm = nn.InstanceNorm2d(inner, affine=True)
+            self.submodule = submodule
+            self.up = nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 3, 1, 1), nn.InstanceNorm2d(outer, affine=True),
+                                    nn.ReLU(), nn.ConvTranspose2d(outer, outer, 4, 2, 1), nn.InstanceNorm2d(outer, affine=True))
+
+    def forward(self, x):
+        h = self.down(x)
+        if self.middle:
+            h = MaskedScale()(h, self.holder["mask"])
+            self.holder["middle"] = h
+        if hasattr(self, "norm"):
+            h = self.norm(h)
+        if self.submodule is not None:
+            h = self.submodule(h)
+            if self.middle:
+                self.holder["decoder"] = h[:, : h.shape[1] // 2]  # the released code's innerCos2 narrow
+        h = self.up(h)
+        return h if self.outermost else torch.cat([h, x], 1)
+
+
+def nested_refinement_net(levels, width, level, holder):
+    channels = [width * min(2 ** i, 8) for i in range(levels)]
+    block = NestedRefinementBlock(channels[-1], channels[-1], holder, innermost=True)
+    for depth in range(levels - 1, 0, -1):  # the block that goes down from `depth - 1` to `depth`
+        block = NestedRefinementBlock(channels[depth - 1], channels[depth], holder, submodule=block, middle=depth == level)
+    return NestedRefinementBlock(3, channels[0], holder, input_channels=6, submodule=block, outermost=True)
+
+
+def copy_parameters(source, target):
+    source_parameters, target_parameters = list(source.parameters()), list(target.parameters())
+    assert [p.shape for p in source_parameters] == [p.shape for p in target_parameters]
+    with torch.no_grad():
+        for s, t in zip(source_parameters, target_parameters):
+            t.copy_(s + 0.05 * torch.randn_like(s))  # perturbed: norms must not sit at their identity init
+            s.copy_(t)
+
+
+@pytest.mark.parametrize("size,width", [(16, 4), (64, 8)])
+def test_rough_net_matches_nested_reference(size, width):
+    torch.manual_seed(size)
+    net, reference = RoughNet(size, width, in_channels=4), nested_rough_net(network_depth(size), width, 4)
+    copy_parameters(net, reference)
+    x = torch.randn(3, 4, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), reference(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("size,width,level", [(32, 4, 2), (64, 8, 2), (64, 8, 3), (64, 8, 4)])
+def test_refinement_net_matches_nested_reference(size, width, level):
+    torch.manual_seed(level)
+    holder = {}
+    net, reference = RefinementNet(MaskedScale(), size, width, level), nested_refinement_net(network_depth(size), width, level, holder)
+    copy_parameters(net, reference)
+    side = size // 2 ** level
+    x, holder["mask"] = torch.randn(3, 6, size, size), (torch.rand(3, 1, side, side) > 0.5).float()
+    with torch.no_grad():
+        out, expected = net(x, holder["mask"]), reference(x)
+    torch.testing.assert_close(out.image, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.middle_features, holder["middle"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.decoder_features, holder["decoder"], rtol=0, atol=1e-6)
