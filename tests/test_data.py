@@ -120,3 +120,56 @@ def test_errors_name_the_path(tmp_path):
     (tmp_path / "img_align_celeba").mkdir()
     with pytest.raises(DatasetNotFoundError, match="list_eval_partition.txt"):
         celeba_dataset(tmp_path, "val")
+
+
+def load_script(name):
+    "Import data/<name>.py (the optional scripts are not part of the package)."
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "data" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prepare_places2_extracts_only_the_categories(tmp_path, capsys):
+    import tarfile
+    source = tmp_path / "source"
+    for category in ["b/butte", "c/canyon", "a/abbey"]:
+        for i in range(2):
+            write(source / "data_256" / category / f"{i:08d}.jpg")
+    for i in range(4):
+        write(source / "val_256" / f"Places365_val_{i + 1:08d}.jpg")
+    (source / "meta").mkdir()
+    (source / "meta" / "categories_places365.txt").write_text("/a/abbey 0\n/b/butte 1\n/c/canyon 2\n")
+    (source / "meta" / "places365_val.txt").write_text(
+        "Places365_val_00000001.jpg 1\nPlaces365_val_00000002.jpg 0\nPlaces365_val_00000003.jpg 2\nPlaces365_val_00000004.jpg 1\n")
+    for name, folder in [("train.tar", "data_256"), ("val.tar", "val_256"), ("filelist.tar", "meta")]:
+        with tarfile.open(tmp_path / name, "w") as archive:
+            archive.add(source / folder, arcname=folder if folder != "meta" else ".")
+    out = tmp_path / "places2"
+    script = load_script("prepare_places2")
+    assert script.main(["--out", str(out), "--categories", "butte", "canyon", "--train-tar", str(tmp_path / "train.tar"),
+                        "--val-tar", str(tmp_path / "val.tar"), "--filelist", str(tmp_path / "filelist.tar")]) == 0
+    assert "train: 4 images" in capsys.readouterr().out
+    assert places2_dataset(out, "train", ["butte"], 8).files == ["b/butte/00000000.jpg", "b/butte/00000001.jpg"]
+    assert not (out / "data_256" / "a").exists()
+    assert places2_dataset(out, "val", ["butte"], 8).files == ["Places365_val_00000001.jpg", "Places365_val_00000004.jpg"]
+    assert sorted(p.name for p in (out / "val_256").iterdir()) == [f"Places365_val_{i:08d}.jpg" for i in (1, 3, 4)]
+    with pytest.raises(SystemExit, match="unknown categories glacier"):
+        script.main(["--out", str(out), "--categories", "glacier", "--val-tar", str(tmp_path / "val.tar"),
+                     "--filelist", str(source / "meta")])
+
+
+def test_check_dataset_reports_splits_and_unreadable_files(tmp_path, capsys):
+    for i, part in enumerate([0, 0, 1, 2]):
+        write(tmp_path / "img_align_celeba" / f"{i + 1:06d}.jpg")
+    (tmp_path / "list_eval_partition.txt").write_text("".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate([0, 0, 1, 2])))
+    script = load_script("check_dataset")
+    assert script.main([str(tmp_path), "--decode"]) == 0
+    report = capsys.readouterr().out
+    assert "celeba layout" in report and "train: 2 images" in report and "0 of 1 files unreadable" in report
+    (tmp_path / "img_align_celeba" / "000002.jpg").write_bytes(b"cut")
+    assert script.main([str(tmp_path), "--decode"]) == 1
+    assert "unreadable: 000002.jpg" in capsys.readouterr().out
+    assert script.main([str(tmp_path / "missing")]) == 1
