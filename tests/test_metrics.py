@@ -11,7 +11,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from csa_nb.metrics import (
-    HOLE_RATIO_BINS, evaluate, evaluate_images, frechet_distance, l1_percent, l2_percent, model_inpaint_fn,
+    RATIO_BINS, evaluate, evaluate_images, frechet_distance, l1_percent, l2_percent, model_inpaint_fn,
     perceptual_metrics_status, psnr, ratio_bin, save_table, ssim, summarize, to_markdown,
 )
 
@@ -98,9 +98,20 @@ def test_metrics_reject_wrong_range_and_shape():
 
 def test_ratio_bins_cover_unit_interval():
     labels = [ratio_bin(r) for r in np.linspace(0, 1, 1001)]
-    assert set(labels) == {f"{10 * i}-{10 * (i + 1)}%" for i in range(6)} | {"60-100%"}
+    assert set(labels) == {f"{10 * i}-{10 * (i + 1)}%" for i in range(6)} | {"0%", "60-100%"}
     assert ratio_bin(0.15, bins=((0.0, 0.5), (0.5, 1.0))) == "0-50%"
-    assert len(HOLE_RATIO_BINS) == 6
+    assert len(RATIO_BINS) == 6
+
+
+def test_bin_masks_mapping_works_directly(tmp_path, dataset):
+    "The output of csa_nb.masks.bin_masks (bins -> paths of 64 px files, some bins empty) is a valid `masks`."
+    from csa_nb.masks import bin_masks
+    for name, side in (("a", 20), ("b", 40)):
+        Image.fromarray((square_mask(64, side) * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+    groups = bin_masks(tmp_path, invert=False)
+    with pytest.warns(UserWarning):
+        table = evaluate(blur_fill, dataset, groups)
+    assert table["bin"].tolist() == ["all", "0-10%", "30-40%"] and table["images"].tolist() == [10, 5, 5]
 
 
 class FolderLike(Sequence):
