@@ -48,18 +48,18 @@ def synchronise(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-def best_time(function, device, repeats: int, warm_up: bool = True) -> float:
-    "Minimum wall time of `function()` in milliseconds over `repeats` calls, after one warm-up call."
+def best_time(function, device, repeats: int, warm_up: bool = True) -> tuple[float, float]:
+    "Minimum wall time and minimum process CPU time of `function()` in milliseconds over `repeats` calls, after a warm-up."
     if warm_up:
         function()
         synchronise(device)
-    best = float("inf")
+    wall, cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         function()
         synchronise(device)
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+        wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - start_cpu)
+    return wall * 1e3, cpu * 1e3
 
 
 def stage_breakdown(layer, features, mask) -> dict[str, float]:
@@ -87,10 +87,10 @@ def run_device(device: torch.device, repeats: int, with_reference: bool, referen
             row = {"device": device.type, "mask": kind, "batch": batch,
                    "hole": f"{mask.mean().item():.0%}"}
             with torch.no_grad():
-                row["conv 3x3"] = best_time(lambda: conv(features), device, repeats)
+                row["conv 3x3"], row["conv 3x3 cpu"] = best_time(lambda: conv(features), device, repeats)
                 for similarity in ("paper", "official"):
                     layer = CoherentSemanticAttention(similarity)
-                    row[f"fast {similarity}"] = best_time(lambda: layer(features, mask), device, repeats)
+                    row[f"fast {similarity}"], row[f"fast {similarity} cpu"] = best_time(lambda: layer(features, mask), device, repeats)
             for backward in ("official", "autograd"):
                 layer = CoherentSemanticAttention("paper", backward)
                 leaf = features.clone().requires_grad_(True)
@@ -99,10 +99,10 @@ def run_device(device: torch.device, repeats: int, with_reference: bool, referen
                     layer(leaf, mask).sum().backward()
                     leaf.grad = None
 
-                row[f"fwd+bwd {backward}"] = best_time(forward_backward, device, max(1, repeats // 2))
+                row[f"fwd+bwd {backward}"] = best_time(forward_backward, device, max(1, repeats // 2))[0]
             if with_reference and batch in reference_batches:
                 with torch.no_grad():
-                    row["reference"] = best_time(lambda: csa_reference(features, mask), device, 1, warm_up=False)
+                    row["reference"] = best_time(lambda: csa_reference(features, mask), device, 1, warm_up=False)[0]
             if kind == "centre" and batch == 1:
                 stages = stage_breakdown(CoherentSemanticAttention("paper"), features, mask)
             rows.append(row)
@@ -125,18 +125,21 @@ def machine_description(threads: int) -> str:
 
 def format_table(rows: list[dict]) -> str:
     columns = ["device", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fwd+bwd official",
-               "fwd+bwd autograd", "reference", "fast / conv", "reference / fast"]
+               "fwd+bwd autograd", "reference", "fast / conv", "reference / fast", "CPU time: conv", "CPU time: fast", "CPU: fast / conv"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         row = dict(row)
         row["fast / conv"] = row["fast paper"] / row["conv 3x3"]
         if "reference" in row:
             row["reference / fast"] = row["reference"] / row["fast paper"]
+        if row["device"] == "cpu":
+            row["CPU time: conv"], row["CPU time: fast"] = row["conv 3x3 cpu"], row["fast paper cpu"]
+            row["CPU: fast / conv"] = row["fast paper cpu"] / row["conv 3x3 cpu"]
         cells = []
         for column in columns:
             value = row.get(column, "")
             if isinstance(value, float):
-                value = f"{value:.2f}" if column in ("fast / conv",) else f"{value:.1f}" if column == "reference / fast" else f"{value:.1f} ms"
+                value = f"{value:.2f}" if "/ conv" in column else f"{value:.0f}x" if column == "reference / fast" else f"{value:.1f} ms"
             cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -147,14 +150,17 @@ def check_targets(rows: list[dict]) -> list[str]:
     one, eight = cpu.get(("centre", 1)), cpu.get(("centre", 8))
     results = []
     if one:
-        ratio = one["fast paper"] / one["conv 3x3"]
-        results.append(f"- {TARGETS[0]}: {ratio:.3f} of the convolution: {'met' if ratio <= 0.5 else 'NOT met'}")
+        ratio, cpu_ratio = one["fast paper"] / one["conv 3x3"], one["fast paper cpu"] / one["conv 3x3 cpu"]
+        results.append(f"- {TARGETS[0]}: {ratio:.2f} of the convolution in wall time ({cpu_ratio:.2f} in CPU time): "
+                       f"{'met' if ratio <= 0.5 else 'NOT met'}")
         if "reference" in one:
             speedup = one["reference"] / one["fast paper"]
             results.append(f"- {TARGETS[1]}: {speedup:.0f}x: {'met' if speedup >= 5 else 'NOT met'}")
     if one and eight:
-        scale = eight["fast paper"] / one["fast paper"]
-        results.append(f"- {TARGETS[2]}: batch 8 takes {scale:.2f}x batch 1: {'met' if scale <= 8 else 'NOT met'}")
+        scale, cpu_scale = eight["fast paper"] / one["fast paper"], eight["fast paper cpu"] / one["fast paper cpu"]
+        conv_scale = eight["conv 3x3"] / one["conv 3x3"]
+        results.append(f"- {TARGETS[2]}: batch 8 takes {scale:.2f}x batch 1 in wall time ({cpu_scale:.2f}x in CPU time; "
+                       f"the convolution: {conv_scale:.2f}x): {'met' if scale <= 8 else 'NOT met'}")
     return results
 
 
@@ -189,6 +195,8 @@ Written by `benchmarks/bench_csa.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:
 Machine: {machine_description(args.threads)}.
 Load average (1, 5, 15 min) before: {', '.join(f'{x:.1f}' for x in load_before)}; after: {', '.join(f'{x:.1f}' for x in load_after)}
 (the machine is shared; every time is the minimum of {args.repeats} calls after a warm-up, the reference a single call).
+Wall times are what the targets are about; the CPU-time columns (process time, all threads) are less sensitive to other
+processes on a loaded machine.
 
 Input: random non-negative features (post-ReLU-like), C={CHANNELS}, {SIZE}x{SIZE} (the paper's CSA layer at 256 px);
 `centre` is the centring hole (16x16 at feature level), `irregular` is `irregular_mask(256, (0.45, 0.55), seed=b)`
