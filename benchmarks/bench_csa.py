@@ -117,14 +117,14 @@ def machine_description(threads: int) -> str:
         cpu = f"{names[0]} ({len(names)} logical CPUs visible)" if names else cpu
     except OSError:
         pass
-    text = f"{cpu}; torch {torch.__version__}; {threads} intra-op thread(s); Python {platform.python_version()}"
+    text = f"{cpu}; torch {torch.__version__}; intra-op threads: {threads}; Python {platform.python_version()}"
     if torch.cuda.is_available():
         text += f"; CUDA device: {torch.cuda.get_device_name(0)}"
     return text
 
 
 def format_table(rows: list[dict]) -> str:
-    columns = ["device", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fwd+bwd official",
+    columns = ["device", "threads", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fwd+bwd official",
                "fwd+bwd autograd", "reference", "fast / conv", "reference / fast", "CPU time: conv", "CPU time: fast", "CPU: fast / conv"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -145,8 +145,8 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def check_targets(rows: list[dict]) -> list[str]:
-    cpu = {(row["mask"], row["batch"]): row for row in rows if row["device"] == "cpu"}
+def check_targets(rows: list[dict], threads: int) -> list[str]:
+    cpu = {(row["mask"], row["batch"]): row for row in rows if row["device"] == "cpu" and row["threads"] == threads}
     one, eight = cpu.get(("centre", 1)), cpu.get(("centre", 8))
     results = []
     if one:
@@ -166,7 +166,7 @@ def check_targets(rows: list[dict]) -> list[str]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2, help="intra-op CPU threads (2 = the target machine)")
+    parser.add_argument("--threads", default="2", help="intra-op CPU threads, or a comma-separated list to measure each (2 = the target machine)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (the minimum is reported)")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow reference loop")
     parser.add_argument("--reference-batches", default="1,8", help="batch sizes at which to time the reference loop")
@@ -174,18 +174,20 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "csa.md"), help="markdown section to write")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
+    thread_counts = [int(t) for t in args.threads.split(",")]
     load_before = os.getloadavg()
     started = time.perf_counter()
     rows, stages = [], {}
     for name in args.devices.split(","):
         if name == "cuda" and not torch.cuda.is_available():
             continue
-        device_rows, device_stages = run_device(torch.device(name), args.repeats, not args.no_reference,
-                                                tuple(int(b) for b in args.reference_batches.split(",")))
-        rows += device_rows
-        if name == "cpu":
-            stages = device_stages
+        for index, threads in enumerate(thread_counts if name == "cpu" else thread_counts[:1]):
+            torch.set_num_threads(threads)
+            device_rows, device_stages = run_device(torch.device(name), args.repeats, not args.no_reference and index == 0,
+                                                    tuple(int(b) for b in args.reference_batches.split(",")))
+            rows += [dict(row, threads=threads) for row in device_rows]
+            if name == "cpu" and index == 0:
+                stages = device_stages
     load_after = os.getloadavg()
 
     stage_text = ", ".join(f"{name.split('.', 1)[1]} {ms:.1f} ms" for name, ms in sorted(stages.items()))
@@ -207,10 +209,10 @@ without autograd (`torch.no_grad`); `fwd+bwd`: forward and backward (similarity 
 
 {format_table(rows)}
 
-Targets (issue 4):
-{chr(10).join(check_targets(rows))}
+Targets (issue 4), with {thread_counts[0]} thread(s):
+{chr(10).join(check_targets(rows, thread_counts[0]))}{"".join(chr(10) + "With " + str(t) + " thread(s):" + chr(10) + chr(10).join(check_targets(rows, t)) for t in thread_counts[1:])}
 
-Stages of one `fast paper` call (CPU, batch 1, centre; torch profiler): {stage_text or 'not measured'}.
+Stages of one `fast paper` call (CPU, {thread_counts[0]} thread(s), batch 1, centre; torch profiler, wall time of one call): {stage_text or 'not measured'}.
 """
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
