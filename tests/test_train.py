@@ -60,16 +60,24 @@ class Generator(nn.Module):
         return Output(rough, refined, known + refined * mask)
 
 
+class PatchDiscriminator(nn.Sequential):
+    input_layer = "image"
+
+    def __init__(self):
+        super().__init__(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 4, 2, 1))
+
+
 class StandInModel(nn.Module):
     """L1 + LSGAN with one patch discriminator. `normalise=False` drops BatchNorm and dropout, so the loss is a plain
     mean over samples and a DDP run must match a one-process run on the same global batch."""
     def __init__(self, normalise=True):
         super().__init__()
         self.generator = Generator(normalise)
-        self.discriminators = nn.ModuleDict({"patch": nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 4, 2, 1))})
+        self.discriminators = nn.ModuleDict({"patch": PatchDiscriminator()})
 
     def discriminator_loss(self, image, mask, output):
         d = self.discriminators["patch"]
+        assert d.input_layer == "image"  # attributes of a discriminator stay reachable under DDP
         loss = ((d(image) - 1) ** 2).mean() + (d(output.composited) ** 2).mean()
         return loss, {"adversarial": loss.detach()}
 
