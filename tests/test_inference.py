@@ -275,17 +275,44 @@ def test_batch_progress_bar(files, stand_in, capsys):
     assert status == 0 and "csa-inpaint: 100%" in capsys.readouterr().err
 
 
-# --- a real CSA generator, when the networks and the trainer have landed -------------------------------
+# --- real generators ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("middle", ["conv", "csa"])
+def test_real_generator_any_size(files, middle):
+    "The project's CSAGenerator (smoke size, random weights) through the whole resize-pad-crop path."
+    networks = pytest.importorskip("csa_nb.networks")
+    if middle == "csa":
+        pytest.importorskip("csa_nb.csa")
+    from csa_nb.config import make_config
+    torch.manual_seed(0)
+    config = make_config("smoke", {"model": {"middle": middle}})
+    generator = networks.CSAGenerator(config.model, config.data.image_size)
+    result = inpaint_details(files.photo, files.hole, generator, device="cpu")
+    out = np.asarray(result.image)
+    assert out.shape == files.photo.shape and result.rough.shape == files.photo.shape
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    assert not np.array_equal(out[files.hole > 0], files.photo[files.hole > 0])
+    assert generator.training  # mode restored
+    if middle == "csa":
+        from csa_nb.inference import attention_map
+        heat = attention_map(result, 17, 30)  # the middle of the hole
+        side = result.feature_mask.shape[-1]
+        assert heat.shape == (side, side) and np.isfinite(heat).all()
+
 
 def test_real_checkpoint_end_to_end(files, tmp_path):
+    "A checkpoint written by the trainer loads through `inpaint(..., checkpoint=path)`."
     train = pytest.importorskip("csa_nb.train")
-    config_module = pytest.importorskip("csa_nb.config")
     networks = pytest.importorskip("csa_nb.networks")
-    if not all(hasattr(train, n) for n in ("save_checkpoint", "load_model")) or not hasattr(networks, "build_model"):
-        pytest.skip("csa_nb.train / csa_nb.networks do not provide the checkpoint interface yet")
+    from csa_nb.config import make_config
+    if not all(hasattr(train, n) for n in ("save_checkpoint", "load_model")):
+        pytest.skip("csa_nb.train does not provide save_checkpoint / load_model yet")
     torch.manual_seed(0)
-    config = config_module.make_config("smoke")
-    model = networks.build_model(config)
+    config = make_config("smoke")
+    try:
+        model = networks.build_model(config)
+    except ValueError as error:  # the CSA model module has not landed
+        pytest.skip(str(error))
     path = tmp_path / "smoke.pt"
     try:
         train.save_checkpoint(path, model=model, config=config, step=0)
@@ -295,4 +322,3 @@ def test_real_checkpoint_end_to_end(files, tmp_path):
     out = np.asarray(result.image)
     assert out.shape == files.photo.shape
     assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
-    assert result.rough is not None and result.rough.shape == files.photo.shape
