@@ -3,6 +3,8 @@
 The expected layer lists below are typed in from the tables, layer by layer, and the parameter counts are computed from
 them independently of the code under test.
 """
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -12,6 +14,7 @@ from csa_nb.networks import (CSAGenerator, RefinementNet, RoughNet, MIDDLE_LAYER
                              network_depth)
 
 torch.set_num_threads(1)
+slow = pytest.mark.skipif(not os.environ.get("CSA_SLOW"), reason="slow: set CSA_SLOW=1 to run")
 
 # (kind, kernel, stride, dilation, padding, in, out); kind: C = Conv2d, T = ConvTranspose2d. Tab. 3, 3-channel input.
 TABLE_3 = (
@@ -103,6 +106,7 @@ def test_paper_parameter_totals(paper_generator):
     print(f"Tab. 3: {rough:,} parameters; Tab. 12: {refinement:,}")
 
 
+@slow
 def test_full_width_forward_backward_at_256(paper_generator):
     paper_generator.zero_grad()
     mask = torch.zeros(1, 1, 256, 256)
