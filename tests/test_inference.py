@@ -300,25 +300,37 @@ def test_real_generator_any_size(files, middle):
         assert heat.shape == (side, side) and np.isfinite(heat).all()
 
 
-def test_real_checkpoint_end_to_end(files, tmp_path):
-    "A checkpoint written by the trainer loads through `inpaint(..., checkpoint=path)`."
+def smoke_checkpoint(path, middle="csa"):
+    "A checkpoint file in the trainer's format holding an untrained smoke-size model."
     train = pytest.importorskip("csa_nb.train")
-    networks = pytest.importorskip("csa_nb.networks")
-    from csa_nb.config import make_config
-    if not all(hasattr(train, n) for n in ("save_checkpoint", "load_model")):
-        pytest.skip("csa_nb.train does not provide save_checkpoint / load_model yet")
+    from csa_nb.config import config_to_dict, make_config
+    from csa_nb.networks import build_model
     torch.manual_seed(0)
-    config = make_config("smoke")
+    config = make_config("smoke", {"model": {"middle": middle}})
     try:
-        model = networks.build_model(config)
+        model = build_model(config)
     except ValueError as error:  # the CSA model module has not landed
         pytest.skip(str(error))
-    path = tmp_path / "smoke.pt"
-    try:
-        train.save_checkpoint(path, model=model, config=config, step=0)
-    except TypeError:
-        pytest.skip("save_checkpoint has another signature; covered by the trainer's tests")
-    result = inpaint_details(files.photo, files.hole, path, device="cpu")
-    out = np.asarray(result.image)
+    checkpoint = {"format": train.CHECKPOINT_FORMAT, "config": config_to_dict(config), "step": 0,
+                  "model": model.state_dict(), "optimizers": {}, "rng": {}, "vgg_weights": "random"}
+    return train.save_checkpoint(checkpoint, path)
+
+
+def test_real_checkpoint_end_to_end(files, capsys):
+    "A checkpoint in the trainer's format runs through the command line."
+    path = smoke_checkpoint(files.root / "smoke.pt")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", path, "--device", "cpu"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
     assert out.shape == files.photo.shape
     assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    result = inpaint_details(files.photo, files.hole, path, device="cpu")
+    assert result.attention is not None and result.feature_mask is not None
+
+
+def test_corrupt_checkpoint_is_one_line(files, capsys):
+    (files.root / "bad.pt").write_bytes(b"not a checkpoint")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", files.root / "bad.pt"], capsys)
+    assert status == 1 and len(lines) == 1 and lines[0].startswith("csa-inpaint: error: cannot load checkpoint")
