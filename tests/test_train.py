@@ -1,0 +1,307 @@
+"""The training engine end to end, in real processes: SIGKILL mid-run + resume is bit-exact, 2-process DDP (gloo) keeps
+identical replicas on the global batch, and the `csa-train` command line.
+
+The stand-in model here (a small two-stage generator with a patch discriminator, the `InpaintingModel` interface) keeps the
+engine's tests independent of the networks; the same checks run through `csa-train` on the real smoke model when
+`csa_nb.networks`, `csa_nb.data` and `csa_nb.masks` are present.
+"""
+import csv
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from csa_nb.config import make_config
+from csa_nb.train import DataOrder, load_checkpoint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def _in_checkout(module: str) -> bool:
+    "`module` exists in this checkout (not only in another install of csa_nb)."
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.origin is not None and Path(spec.origin).resolve().is_relative_to(ROOT)
+
+
+REAL_PARTS = all(_in_checkout(f"csa_nb.{m}") for m in ("networks", "data", "masks", "csa_model"))
+needs_real_parts = pytest.mark.skipif(not REAL_PARTS, reason="the CSA model, data or masks are not in this checkout yet")
+
+
+# ---------------------------------------------------------------- stand-ins (the InpaintingModel interface)
+@dataclass
+class Output:
+    rough: torch.Tensor
+    refined: torch.Tensor
+    composited: torch.Tensor
+
+
+class Generator(nn.Module):
+    def __init__(self, normalise=True):
+        super().__init__()
+        norm = nn.BatchNorm2d(8) if normalise else nn.Identity()
+        self.rough_net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), norm, nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+        self.refine_net = nn.Sequential(nn.Conv2d(7, 8, 3, padding=1), nn.Dropout(0.2 if normalise else 0.0), nn.ReLU(),
+                                        nn.Conv2d(8, 3, 3, padding=1))
+
+    def forward(self, image, mask):
+        known = image * (1 - mask)
+        rough = torch.tanh(self.rough_net(torch.cat([known, mask], 1)))
+        refined = torch.tanh(self.refine_net(torch.cat([known, rough * mask, mask], 1)))
+        return Output(rough, refined, known + refined * mask)
+
+
+class PatchDiscriminator(nn.Sequential):
+    input_layer = "image"
+
+    def __init__(self):
+        super().__init__(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 4, 2, 1))
+
+
+class StandInModel(nn.Module):
+    """L1 + LSGAN with one patch discriminator. `normalise=False` drops BatchNorm and dropout, so the loss is a plain
+    mean over samples and a DDP run must match a one-process run on the same global batch."""
+    def __init__(self, normalise=True):
+        super().__init__()
+        self.generator = Generator(normalise)
+        self.discriminators = nn.ModuleDict({"patch": PatchDiscriminator()})
+
+    def discriminator_loss(self, image, mask, output):
+        d = self.discriminators["patch"]
+        assert d.input_layer == "image"  # attributes of a discriminator stay reachable under DDP
+        loss = ((d(image) - 1) ** 2).mean() + (d(output.composited) ** 2).mean()
+        return loss, {"adversarial": loss.detach()}
+
+    def generator_loss(self, image, mask, output):
+        reconstruction = (output.rough - image).abs().mean() + (output.refined - image).abs().mean()
+        adversarial = ((self.discriminators["patch"](output.composited) - 1) ** 2).mean()
+        return reconstruction + 0.01 * adversarial, {"reconstruction": reconstruction.detach(), "adversarial": adversarial.detach()}
+
+
+class StandInMasks:
+    def __init__(self, size, seed=0):
+        self.size, self.generator = size, torch.Generator().manual_seed(seed)
+
+    def sample(self, batch_size):
+        masks = torch.zeros(batch_size, 1, self.size, self.size)
+        for m in masks:
+            top, left = torch.randint(0, self.size // 2, (2,), generator=self.generator).tolist()
+            m[:, top:top + self.size // 2, left:left + self.size // 2] = 1
+        return masks
+
+    def state_dict(self): return {"generator": self.generator.get_state()}
+    def load_state_dict(self, state): self.generator.set_state(state["generator"])
+
+
+class RecordingImages(torch.utils.data.Dataset):
+    def __init__(self, count=12, size=16):
+        g = torch.Generator().manual_seed(0)
+        low = torch.rand(count, 3, 4, 4, generator=g) * 2 - 1
+        self.images = list(nn.functional.interpolate(low, size=size, mode="bilinear", align_corners=False))
+        self.seen = []
+
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i):
+        self.seen.append(int(i))
+        return self.images[i]
+
+
+def standin_config(**train):
+    "Smoke settings at 16 px on one CPU thread (the same in the test process and in subprocesses, so runs can be compared bit for bit)."
+    return make_config("smoke", {"data": {"image_size": 16}, "train": {"device": "cpu", "sample_every": 0, "threads": 1, **train}})
+
+
+def standin_parts(normalise=True):
+    torch.manual_seed(0)
+    return dict(model=StandInModel(normalise), dataset=RecordingImages(), mask_sampler=StandInMasks(16))
+
+
+# ---------------------------------------------------------------- helpers
+WORKER = """
+import json, os, sys, torch
+sys.path.insert(0, {tests!r})
+import test_train as t
+from csa_nb.train import train
+out, steps, resume, normalise, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume", sys.argv[4] == "1", int(sys.argv[5])
+parts = t.standin_parts(normalise)
+train(t.standin_config(steps=steps, checkpoint_every=10, batch_size=batch), out, resume=resume, progress=False, **parts)
+rank = int(os.environ.get("RANK", "0"))
+torch.save(parts["model"].state_dict(), os.path.join(out, f"rank{{rank}}.pt"))
+json.dump(parts["dataset"].seen, open(os.path.join(out, f"seen{{rank}}.json"), "w"))
+"""
+
+
+def environment():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+@pytest.fixture
+def worker(tmp_path):
+    path = tmp_path / "worker.py"
+    path.write_text(WORKER.format(tests=str(TESTS)))
+    return path
+
+
+def run(command, timeout=120):
+    command = [str(c) for c in command]
+    result = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(map(str, command))} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def torchrun(processes, *args):
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *map(str, args)]
+
+
+def kill_after_first_checkpoint(command, run_dir, timeout=90):
+    "Start `command`, SIGKILL it as soon as run_dir/last.pt exists; the process must not have finished by itself."
+    process = subprocess.Popen([str(c) for c in command], env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "last.pt").exists():
+        assert process.poll() is None, f"run ended before its first checkpoint:\n{process.stderr.read()}"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed; lengthen it"
+    return load_checkpoint(run_dir / "last.pt")  # whatever moment the kill hit, the checkpoint on disk is whole
+
+
+def assert_same_tensors(a, b, where=""):
+    "Every tensor in the nested structures `a` and `b` is bit-identical (torch.equal)."
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"tensors differ at {where}"
+    elif isinstance(a, dict):
+        assert set(a) == set(b), f"keys differ at {where}: {set(a) ^ set(b)}"
+        for k in a: assert_same_tensors(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"lengths differ at {where}"
+        for i, (x, y) in enumerate(zip(a, b)): assert_same_tensors(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), f"values differ at {where}: {a!r} vs {b!r}"
+
+
+def assert_same_run(reference, resumed):
+    assert reference["step"] == resumed["step"]
+    assert_same_tensors(reference["model"], resumed["model"], "model")
+    assert_same_tensors(reference["optimizers"], resumed["optimizers"], "optimizers")
+    assert_same_tensors(reference["rng"], resumed["rng"], "rng")
+
+
+# ---------------------------------------------------------------- kill -9 and resume
+def test_sigkill_then_resume_is_bit_exact_standin(tmp_path, worker):
+    steps = 150
+    reference = train(standin_config(steps=steps, checkpoint_every=10, batch_size=2), tmp_path / "reference", progress=False,
+                      **standin_parts())
+    killed = tmp_path / "killed"
+    checkpoint = kill_after_first_checkpoint([sys.executable, worker, killed, steps, "fresh", 1, 2], killed)
+    assert 0 < checkpoint["step"] < steps
+    run([sys.executable, worker, killed, steps, "resume", 1, 2])
+    assert_same_run(load_checkpoint(reference / "last.pt"), load_checkpoint(killed / "last.pt"))
+    logged = [int(r["step"]) for r in csv.DictReader(open(killed / "log.csv"))]
+    assert logged == list(range(1, steps + 1))  # rows logged after the checkpoint by the killed run were dropped
+    sessions = json.loads((killed / "run.json").read_text())["sessions"]
+    assert [s["from_step"] for s in sessions] == [0, checkpoint["step"]]
+
+
+def real_smoke_overrides(**train):
+    return {"train": {"threads": 1, "sample_every": 0, **train}}
+
+
+@needs_real_parts
+def test_sigkill_then_resume_is_bit_exact_cli(tmp_path):
+    "csa-train on the real smoke model: kill -9 after the first checkpoint, --resume, same weights as one uninterrupted run."
+    steps = 12
+    reference = train(make_config("smoke", real_smoke_overrides(steps=steps, checkpoint_every=2)), tmp_path / "reference", progress=False)
+    cli = [sys.executable, "-m", "csa_nb.train", "--profile", "smoke", "--steps", steps, "--set", "train.checkpoint_every=2",
+           "--set", "train.sample_every=0", "--set", "train.threads=1", "--no-progress", "--out", tmp_path / "killed"]
+    checkpoint = kill_after_first_checkpoint(cli, tmp_path / "killed", timeout=300)
+    assert 0 < checkpoint["step"] < steps
+    run([*cli, "--resume"], timeout=300)
+    assert_same_run(load_checkpoint(reference / "last.pt"), load_checkpoint(tmp_path / "killed" / "last.pt"))
+
+
+# ---------------------------------------------------------------- DDP
+def test_ddp_two_processes_standin(tmp_path, worker):
+    "2 gloo processes: identical replicas, each step's global batch split in halves, same result as one process."
+    steps, batch = 6, 4
+    run(torchrun(2, worker, tmp_path / "ddp", steps, "fresh", 0, batch), timeout=180)
+    parts = standin_parts(normalise=False)
+    train(standin_config(steps=steps, checkpoint_every=10, batch_size=batch), tmp_path / "single", progress=False, **parts)
+    single = parts["model"].state_dict()
+    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert_same_tensors(rank0, rank1, "replicas")
+    assert_same_tensors(rank0, load_checkpoint(tmp_path / "ddp" / "last.pt")["model"], "checkpoint")
+
+    seen = [json.loads((tmp_path / "ddp" / f"seen{r}.json").read_text())[4:] for r in (0, 1)]  # 4 preview reads first
+    order = DataOrder(len(RecordingImages()), batch, seed=0)
+    for step in range(steps):
+        share0, share1 = seen[0][2 * step:2 * step + 2], seen[1][2 * step:2 * step + 2]
+        assert share0 + share1 == order.batch(step), f"step {step}: the processes did not split the global batch"
+    run_info = json.loads((tmp_path / "ddp" / "run.json").read_text())["sessions"][0]
+    assert (run_info["processes"], run_info["global_batch"], run_info["per_process_batch"]) == (2, batch, batch // 2)
+    assert int(list(csv.DictReader(open(tmp_path / "ddp" / "log.csv")))[-1]["images"]) == steps * batch
+
+    # Without BatchNorm/dropout the loss is a mean over samples, so averaging two half-batch gradients (DDP) equals the
+    # one-process gradient of the global batch: the weights agree up to float rounding, not to a different batch's update.
+    torch.manual_seed(0)
+    initial = StandInModel(normalise=False).state_dict()
+    for name, value in single.items():
+        moved = (value - initial[name]).abs().max()
+        gap = (rank0[name] - value).abs().max()
+        assert gap <= 1e-2 * moved + 1e-6, f"{name}: DDP and one-process runs differ by {gap:.2e} (moved {moved:.2e})"
+
+
+@needs_real_parts
+def test_ddp_two_processes_cli(tmp_path):
+    out = tmp_path / "ddp"
+    run(torchrun(2, "-m", "csa_nb.train", "--profile", "smoke", "--steps", "2", "--set", "train.batch_size=4",
+                 "--no-progress", "--out", out), timeout=300)
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert checkpoint["step"] == 2 and checkpoint["world_size"] == 2
+    assert json.loads((out / "run.json").read_text())["sessions"][0]["per_process_batch"] == 2
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_refusals(tmp_path, capsys):
+    "Bad command lines exit with status 1 and say what is wrong (in-process: main(argv))."
+    from csa_nb.train import main
+    for argv, message in [(["--out", tmp_path / "x"], "say what to train"),
+                          (["--out", tmp_path / "x", "--resume"], "nothing to resume"),
+                          (["--profile", "smoke", "--set", "train.bogus=1", "--out", tmp_path / "x"], "unknown config key 'train.bogus'"),
+                          (["--profile", "smoke", "--set", "train.batch_size", "--out", tmp_path / "x"], "--set wants section.key=value"),
+                          (["--profile", "smoke", "--set", "train.amp=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
+        assert main([str(a) for a in argv]) == 1
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--profile", "huge", "--out", str(tmp_path / "x")])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+@needs_real_parts
+def test_cli_smoke_train_and_resume(tmp_path):
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "csa_nb.train", "--profile", "smoke", "--no-progress", "--out", out]
+    result = run(cli, timeout=300)
+    assert "final weights in" in result.stdout
+    assert {"config.yaml", "last.pt", "log.csv", "run.json", "samples"} <= {p.name for p in out.iterdir()}
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert checkpoint["step"] == make_config("smoke").train.steps
+    again = subprocess.run(cli, env=environment(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "already holds a run" in again.stderr
+    run([*cli, "--resume", "--steps", "6"], timeout=300)
+    assert load_checkpoint(out / "last.pt")["step"] == 6
+    from csa_nb.train import load_model
+    model, config = load_model(out / "last.pt")
+    assert config.profile == "smoke" and not model.training
