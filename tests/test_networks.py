@@ -3,6 +3,8 @@
 The expected layer lists below are typed in from the tables, layer by layer, and the parameter counts are computed from
 them independently of the code under test.
 """
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -12,6 +14,7 @@ from csa_nb.networks import (CSAGenerator, RefinementNet, RoughNet, MIDDLE_LAYER
                              network_depth)
 
 torch.set_num_threads(1)
+slow = pytest.mark.skipif(not os.environ.get("CSA_SLOW"), reason="slow: set CSA_SLOW=1 to run")
 
 # (kind, kernel, stride, dilation, padding, in, out); kind: C = Conv2d, T = ConvTranspose2d. Tab. 3, 3-channel input.
 TABLE_3 = (
@@ -103,6 +106,7 @@ def test_paper_parameter_totals(paper_generator):
     print(f"Tab. 3: {rough:,} parameters; Tab. 12: {refinement:,}")
 
 
+@slow
 def test_full_width_forward_backward_at_256(paper_generator):
     paper_generator.zero_grad()
     mask = torch.zeros(1, 1, 256, 256)
@@ -351,3 +355,26 @@ def test_refinement_net_matches_nested_reference(size, width, level):
     torch.testing.assert_close(out.image, expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(out.middle_features, holder["middle"], rtol=0, atol=1e-6)
     torch.testing.assert_close(out.decoder_features, holder["decoder"], rtol=0, atol=1e-6)
+
+
+def test_every_registered_model_keeps_the_interface():
+    "Each model build_model knows (after its lazy imports) is an InpaintingModel whose generator keeps the contract."
+    from csa_nb import networks
+    networks._import_model_modules()
+    assert networks.MODELS, "no model registered"
+    image, masks = torch.rand(2, 3, 64, 64) * 2 - 1, smoke_masks(2, 64)
+    for name in sorted(networks.MODELS):
+        torch.manual_seed(0)
+        model = networks.build_model(make_config("smoke", {"model": {"name": name}}))
+        assert isinstance(model, networks.InpaintingModel) and isinstance(model.discriminators, nn.ModuleDict), name
+        with torch.no_grad():
+            output = model(image, masks)
+        assert isinstance(output, networks.GeneratorOutput), name
+        assert output.composited.shape == (2, 3, 64, 64), name
+        torch.testing.assert_close(output.composited * (1 - masks), image * (1 - masks), msg=name)
+
+
+def test_build_model_names_the_known_models():
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; known: .*pconv"):
+        from csa_nb.networks import build_model
+        build_model(make_config("smoke", {"model": {"name": "nope"}}))

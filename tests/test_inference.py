@@ -1,0 +1,336 @@
+"""csa-inpaint and `inpaint` on bad and unusual input: each case of issue 7 is a test.
+
+The console script runs in a subprocess where no model is needed (the input is rejected before one
+loads); everything else runs `main(argv)` in-process with a stand-in generator in place of a
+checkpoint, plus an end-to-end check with a real (smoke-size, untrained) CSA checkpoint when
+`csa_nb.train` and `csa_nb.networks` are available.
+"""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import csa_nb.inference as inference
+from csa_nb.inference import InputError, inpaint, inpaint_details, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class MeanFill(torch.nn.Module):
+    "Stand-in generator: fills the hole with the mean colour of the known pixels."
+
+    def __init__(self, image_size=32):
+        super().__init__()
+        self.image_size = image_size
+        self.calls = 0
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, image, mask):
+        self.calls += 1
+        known = 1 - mask
+        mean = (image * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True)
+        refined = (mean * self.scale).expand_as(image)
+        return SimpleNamespace(rough=refined, refined=refined, composited=image * known + refined * mask, attention=None)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    "Every checkpoint loads as the stand-in generator."
+    model = MeanFill()
+    monkeypatch.setattr(inference, "load_inpainting_model", lambda checkpoint=None, device=None, image_size=None: (model, 32))
+    return model
+
+
+@pytest.fixture
+def files(tmp_path):
+    "A photo-like image, its mask (white = hole) and a few bad files."
+    rng = np.random.default_rng(0)
+    photo = (rng.random((40, 60, 3)) * 255).astype(np.uint8)
+    hole = np.zeros((40, 60), np.uint8)
+    hole[10:25, 20:40] = 255
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    Image.fromarray(np.full((40, 60), 255, np.uint8)).save(tmp_path / "all_hole.png")
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(tmp_path / "no_hole.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    return SimpleNamespace(root=tmp_path, photo=photo, hole=hole)
+
+
+def run_console(*args, cwd=None):
+    "The console script `csa-inpaint` (via its entry point) in a fresh interpreter."
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    code = "import sys; from csa_nb.inference import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+def run_main(argv, capsys):
+    status = main([str(a) for a in argv])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+# --- the console script: non-zero exit and one line, no traceback -----------------------------------
+
+@pytest.mark.parametrize("image, mask, expected", [
+    ("missing.png", "mask.png", "image not found"),
+    ("photo.png", "all_hole.png", "covers the whole image"),
+])
+def test_console_bad_input_one_line(files, image, mask, expected):
+    "The installed entry point in a fresh interpreter (slow to start, so only two cases; the rest run in-process)."
+    result = run_console(files.root / image, files.root / mask, "-o", files.root / "out.png")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("csa-inpaint: error: ") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (files.root / "out.png").exists()
+
+
+@pytest.mark.parametrize("image, mask, expected", [
+    ("corrupt.png", "mask.png", "not a valid image file"),
+    ("empty.jpg", "mask.png", "not a valid image file"),
+    ("photo.png", "missing.png", "file not found"),
+    ("photo.png", "corrupt.png", "not a valid image file"),
+    ("photo.png", "all_hole.png", "covers the whole image"),
+])
+def test_bad_input_one_line(files, capsys, image, mask, expected):
+    status, lines = run_main([files.root / image, files.root / mask, "-o", files.root / "out.png"], capsys)
+    assert status == 1 and len(lines) == 1
+    assert lines[0].startswith("csa-inpaint: error: ") and expected in lines[0], lines
+    assert not (files.root / "out.png").exists()
+
+
+def test_missing_checkpoint(files, capsys):
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", files.root / "nope.pt"], capsys)
+    assert (status, lines) == (1, [f"csa-inpaint: error: checkpoint not found: {files.root / 'nope.pt'}"])
+
+
+def test_no_hole_returns_input(files, capsys):
+    "A mask with no hole needs no model: the output is the input."
+    status, lines = run_main([files.root / "photo.png", files.root / "no_hole.png", "-o", files.root / "same.png"], capsys)
+    assert (status, lines) == (0, [])
+    assert np.array_equal(np.asarray(Image.open(files.root / "same.png")), files.photo)
+
+
+def test_usage_error(files, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(files.root / "photo.png")])
+    assert exit_info.value.code == 2 and "usage: csa-inpaint" in capsys.readouterr().err
+
+
+def test_shipped_checkpoint_missing_is_clear(files, monkeypatch):
+    monkeypatch.setattr(inference, "DEFAULT_CHECKPOINT", files.root / "assets" / "csa_cpu.pt")
+    with pytest.raises(InputError, match="shipped checkpoint is missing"):
+        inpaint(files.photo, files.hole)
+
+
+# --- single images, in-process ----------------------------------------------------------------------
+
+def test_single_file(files, stand_in, capsys):
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out" / "result.png"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out" / "result.png"))
+    assert out.shape == files.photo.shape
+    known = files.hole == 0
+    assert np.array_equal(out[known], files.photo[known])
+    assert np.abs(out[~known].astype(float) - files.photo[known].mean(0)).max() <= 3  # mean colour in the hole
+
+
+def test_output_into_folder(files, stand_in, capsys):
+    (files.root / "results").mkdir()
+    status, _ = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "results"], capsys)
+    assert status == 0 and (files.root / "results" / "photo.png").is_file()
+
+
+def test_invert_mask_flag(files, stand_in, capsys):
+    Image.fromarray(255 - files.hole).save(files.root / "black_hole.png")
+    run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "a.png"], capsys)
+    run_main([files.root / "photo.png", files.root / "black_hole.png", "-o", files.root / "b.png", "--invert-mask"], capsys)
+    assert np.array_equal(np.asarray(Image.open(files.root / "a.png")), np.asarray(Image.open(files.root / "b.png")))
+
+
+def test_mask_of_another_size_warns(files, stand_in, capsys):
+    Image.fromarray(files.hole).resize((120, 80), Image.NEAREST).save(files.root / "big_mask.png")
+    status, lines = run_main([files.root / "photo.png", files.root / "big_mask.png", "-o", files.root / "out.png"], capsys)
+    assert status == 0
+    assert lines == ["csa-inpaint: warning: mask is 80x120 but the image is 40x60: mask resized with nearest neighbour"]
+    out = np.asarray(Image.open(files.root / "out.png"))
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+
+
+def test_rgba_drops_alpha_with_warning(files, stand_in, capsys):
+    Image.fromarray(np.dstack([files.photo, np.full((40, 60), 128, np.uint8)])).save(files.root / "rgba.png")
+    status, lines = run_main([files.root / "rgba.png", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
+    assert status == 0 and len(lines) == 1 and "alpha" in lines[0]
+    out = Image.open(files.root / "out.png")
+    assert out.mode == "RGB"
+    assert np.array_equal(np.asarray(out)[files.hole == 0], files.photo[files.hole == 0])
+
+
+def test_grayscale_stays_grayscale(files, stand_in, capsys):
+    grey = files.photo[..., 1]
+    Image.fromarray(grey).save(files.root / "grey.png")
+    status, lines = run_main([files.root / "grey.png", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
+    assert (status, lines) == (0, [])
+    out = Image.open(files.root / "out.png")
+    assert out.mode == "L" and np.array_equal(np.asarray(out)[files.hole == 0], grey[files.hole == 0])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sixteen_bit_files(files, stand_in, capsys, channels):
+    "16-bit grey and colour PNGs are read at full depth (not clipped or truncated) and written at 8 bits."
+    deep = files.photo.astype(np.uint16) * 257  # 8-bit value v -> 16-bit 257 v, so 8-bit output must give v back
+    cv2.imwrite(str(files.root / "deep.png"), deep[..., 0] if channels == 1 else deep[..., ::-1])
+    status, lines = run_main([files.root / "deep.png", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
+    assert status == 0 and len(lines) == 1 and "16-bit" in lines[0]
+    out = np.asarray(Image.open(files.root / "out.png"))
+    expected = files.photo[..., 0] if channels == 1 else files.photo
+    assert np.array_equal(out[files.hole == 0], expected[files.hole == 0])
+
+
+def test_all_hole_and_no_hole_in_python(files, stand_in):
+    with pytest.raises(InputError, match="covers the whole image"):
+        inpaint(files.photo, np.ones((40, 60)))
+    image = Image.fromarray(files.photo)
+    same = inpaint(image, np.zeros((40, 60)))
+    assert same is not image and np.array_equal(np.asarray(same), files.photo)
+    assert stand_in.calls == 0  # no model run for a mask without a hole
+
+
+def test_any_size_comes_back_at_input_size(stand_in):
+    for height, width in [(17, 90), (200, 33), (32, 32), (5, 7)]:
+        photo = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        hole = np.zeros((height, width), np.float32)
+        hole[height // 3: 2 * height // 3 + 1, width // 3: 2 * width // 3 + 1] = 1
+        result = inpaint_details(photo, hole)
+        assert result.image.size == (width, height)
+        assert result.refined.shape == (height, width, 3)
+        assert np.array_equal(np.asarray(result.image)[hole == 0], photo[hole == 0])
+
+
+def test_bad_arrays_are_clear(stand_in):
+    with pytest.raises(InputError, match=r"float images must be in \[0, 1\]"):
+        inpaint(np.full((8, 8, 3), 255.0), np.ones((8, 8)))
+    with pytest.raises(InputError, match="uint8"):
+        inpaint(np.full((8, 8, 3), -5, np.int32), np.ones((8, 8)))
+    with pytest.raises(InputError, match="shape"):
+        inpaint(np.zeros((8, 8, 2), np.uint8), np.ones((8, 8)))
+    with pytest.raises(InputError, match="NaN"):
+        inpaint(np.full((8, 8, 3), np.nan, np.float32), np.ones((8, 8)))
+
+
+# --- batches over folders ---------------------------------------------------------------------------
+
+def test_batch_skips_and_reports_bad_files(files, stand_in, capsys):
+    images, masks = files.root / "images", files.root / "masks"
+    images.mkdir(), masks.mkdir()
+    for name in ("a.png", "d.jpg"):
+        Image.fromarray(files.photo).save(images / name)
+    Image.fromarray(files.hole).save(masks / "a.png")
+    Image.fromarray(files.hole).save(masks / "d.png")  # matched by stem across suffixes
+    (images / "b.png").write_bytes(b"not an image")
+    Image.fromarray(files.hole).save(masks / "b.png")
+    Image.fromarray(files.photo).save(images / "c.png")  # no mask
+    Image.fromarray(files.photo).save(images / "e.png")
+    Image.fromarray(np.full((40, 60), 255, np.uint8)).save(masks / "e.png")  # all hole
+    (images / "notes.txt").write_text("ignored: not an image suffix")
+    status, lines = run_main([images, masks, "-o", files.root / "out", "--quiet"], capsys)
+    assert status == 1
+    assert sorted(p.name for p in (files.root / "out").iterdir()) == ["a.png", "d.png"]
+    assert lines[0] == f"csa-inpaint: inpainted 2 of 5 images into {files.root / 'out'}; skipped 3:"
+    assert [line.split(":")[1].strip() for line in lines[1:]] == ["skipped b.png", "skipped c.png", "skipped e.png"]
+    assert "not a valid image file" in lines[1] and "no mask named c" in lines[2] and "whole image" in lines[3]
+
+
+def test_batch_one_mask_for_all(files, stand_in, capsys):
+    images = files.root / "images"
+    images.mkdir()
+    for name in ("x.png", "y.png"):
+        Image.fromarray(files.photo).save(images / name)
+    status, lines = run_main([images, files.root / "mask.png", "-o", files.root / "out", "--quiet"], capsys)
+    assert status == 0 and lines == [f"csa-inpaint: inpainted 2 of 2 images into {files.root / 'out'}"]
+
+
+def test_batch_bad_folders(files, stand_in, capsys):
+    (files.root / "nothing").mkdir()
+    status, lines = run_main([files.root / "nothing", files.root / "mask.png", "-o", files.root / "out"], capsys)
+    assert status == 1 and lines == [f"csa-inpaint: error: no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp, .gif, .ppm, .pgm) in {files.root / 'nothing'}"]
+    status, lines = run_main([files.root / "photo.png", files.root, "-o", files.root / "out.png"], capsys)
+    assert status == 1 and "MASK is a folder" in lines[0]
+
+
+def test_batch_progress_bar(files, stand_in, capsys):
+    images = files.root / "images"
+    images.mkdir()
+    Image.fromarray(files.photo).save(images / "x.png")
+    status = main([str(images), str(files.root / "mask.png"), "-o", str(files.root / "out")])
+    assert status == 0 and "csa-inpaint: 100%" in capsys.readouterr().err
+
+
+# --- real generators ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("middle", ["conv", "csa"])
+def test_real_generator_any_size(files, middle):
+    "The project's CSAGenerator (smoke size, random weights) through the whole resize-pad-crop path."
+    networks = pytest.importorskip("csa_nb.networks")
+    if middle == "csa":
+        pytest.importorskip("csa_nb.csa")
+    from csa_nb.config import make_config
+    torch.manual_seed(0)
+    config = make_config("smoke", {"model": {"middle": middle}})
+    generator = networks.CSAGenerator(config.model, config.data.image_size)
+    result = inpaint_details(files.photo, files.hole, generator, device="cpu")
+    out = np.asarray(result.image)
+    assert out.shape == files.photo.shape and result.rough.shape == files.photo.shape
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    assert not np.array_equal(out[files.hole > 0], files.photo[files.hole > 0])
+    assert generator.training  # mode restored
+    if middle == "csa":
+        from csa_nb.inference import attention_map
+        heat = attention_map(result, 17, 30)  # the middle of the hole
+        side = result.feature_mask.shape[-1]
+        assert heat.shape == (side, side) and np.isfinite(heat).all()
+
+
+def smoke_checkpoint(path, middle="csa"):
+    "A checkpoint file in the trainer's format holding an untrained smoke-size model."
+    train = pytest.importorskip("csa_nb.train")
+    from csa_nb.config import config_to_dict, make_config
+    from csa_nb.networks import build_model
+    torch.manual_seed(0)
+    config = make_config("smoke", {"model": {"middle": middle}})
+    try:
+        model = build_model(config)
+    except ValueError as error:  # the CSA model module has not landed
+        pytest.skip(str(error))
+    checkpoint = {"format": train.CHECKPOINT_FORMAT, "config": config_to_dict(config), "step": 0,
+                  "model": model.state_dict(), "optimizers": {}, "rng": {}, "vgg_weights": "random"}
+    return train.save_checkpoint(checkpoint, path)
+
+
+def test_real_checkpoint_end_to_end(files, capsys):
+    "A checkpoint in the trainer's format runs through the command line."
+    path = smoke_checkpoint(files.root / "smoke.pt")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", path, "--device", "cpu"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
+    assert out.shape == files.photo.shape
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    result = inpaint_details(files.photo, files.hole, path, device="cpu")
+    assert result.attention is not None and result.feature_mask is not None
+
+
+def test_corrupt_checkpoint_is_one_line(files, capsys):
+    (files.root / "bad.pt").write_bytes(b"not a checkpoint")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", files.root / "bad.pt"], capsys)
+    assert status == 1 and len(lines) == 1 and lines[0].startswith("csa-inpaint: error: cannot load checkpoint")

@@ -1,0 +1,259 @@
+"""Metrics and evaluator against independent oracles: NumPy / scikit-image, hand-computed values, invariants."""
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from csa_nb.metrics import (
+    RATIO_BINS, evaluate, evaluate_images, frechet_distance, l1_percent, l2_percent, model_inpaint_fn,
+    perceptual_metrics_status, psnr, ratio_bin, save_table, ssim, summarize, to_markdown,
+)
+
+
+def to_project(x):
+    "[0, 1] -> [-1, 1]"
+    return x * 2 - 1
+
+
+@pytest.fixture
+def pair():
+    generator = torch.Generator().manual_seed(1)
+    target = torch.rand(4, 3, 24, 20, generator=generator, dtype=torch.float64)
+    output = (target + 0.1 * torch.randn(4, 3, 24, 20, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    return output, target
+
+
+def test_metrics_match_numpy_and_skimage(pair):
+    output, target = pair
+    o, t = to_project(output), to_project(target)
+    for i in range(len(output)):
+        x, y = output[i].numpy(), target[i].numpy()
+        assert l1_percent(o, t)[i].item() == pytest.approx(100 * np.abs(x - y).mean(), rel=1e-12)
+        assert l2_percent(o, t)[i].item() == pytest.approx(100 * np.mean((x - y) ** 2), rel=1e-12)
+        assert psnr(o, t)[i].item() == pytest.approx(peak_signal_noise_ratio(y, x, data_range=1.0), rel=1e-12)
+        reference = structural_similarity(np.moveaxis(x, 0, -1), np.moveaxis(y, 0, -1), gaussian_weights=True, sigma=1.5,
+                                          use_sample_covariance=False, data_range=1.0, channel_axis=-1)
+        assert ssim(o, t)[i].item() == pytest.approx(reference, rel=1e-12)
+
+
+def test_ssim_is_not_the_default_skimage_setting():
+    "The Wang et al. settings matter: the default 7x7 uniform window with sample covariance gives another number."
+    from scipy.ndimage import uniform_filter
+    from skimage import data
+    x = data.camera()[100:164, 200:264] / 255.0  # a real photograph and a blurred copy
+    y = uniform_filter(x, 3)
+    default = structural_similarity(x, y, data_range=1.0)
+    ours = ssim(to_project(torch.from_numpy(x)[None, None]), to_project(torch.from_numpy(y)[None, None])).item()
+    assert abs(ours - default) > 5e-3
+
+
+def test_ssim_averages_channels():
+    "SSIM of an image whose channels differ in quality is the mean of the per-channel SSIMs."
+    rng = np.random.default_rng(3)
+    target = rng.random((16, 16, 3))
+    output = target.copy()
+    output[..., 1] = np.clip(output[..., 1] + rng.normal(0, 0.2, (16, 16)), 0, 1)
+    per_channel = [structural_similarity(output[..., c], target[..., c], gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, data_range=1.0) for c in range(3)]
+    tensor = lambda a: to_project(torch.from_numpy(a).permute(2, 0, 1))
+    assert ssim(tensor(output), tensor(target)).item() == pytest.approx(np.mean(per_channel), rel=1e-12)
+    assert per_channel[0] == pytest.approx(1.0) and per_channel[1] < 0.9
+
+
+def test_psnr_is_averaged_per_image_not_pooled():
+    target = torch.zeros(2, 1, 16, 16, dtype=torch.float64)
+    output = target.clone()
+    output[0] += 0.01  # MSE 1e-4 -> 40 dB
+    output[1] += 0.1  # MSE 1e-2 -> 20 dB
+    values = psnr(to_project(output), to_project(target))
+    assert values.tolist() == pytest.approx([40.0, 20.0])
+    pooled = 10 * math.log10(1 / ((1e-4 + 1e-2) / 2))  # what averaging the MSE first would give: 22.97 dB
+    assert values.mean().item() == pytest.approx(30.0) and abs(pooled - 30.0) > 5
+
+
+def test_metric_invariants(pair):
+    output, target = map(to_project, pair)
+    assert torch.allclose(l1_percent(output, target), l1_percent(target, output))
+    assert torch.allclose(ssim(output, target), ssim(target, output))
+    assert (l2_percent(output, target) <= l1_percent(output, target)).all()  # |d| <= 1, so d^2 <= |d|
+    assert torch.equal(l1_percent(target, target), torch.zeros(4, dtype=torch.float64))
+    noisier = (target + 0.5 * (output - target))  # half the error
+    assert (psnr(noisier, target) - psnr(output, target)).tolist() == pytest.approx([10 * math.log10(4)] * 4)
+
+
+def test_metrics_reject_wrong_range_and_shape():
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        l1_percent(torch.rand(1, 3, 8, 8) * 255, torch.rand(1, 3, 8, 8) * 255)
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 15))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        ssim(np.zeros((3, 16, 16)), np.zeros((3, 16, 16)))
+
+
+def test_ratio_bins_cover_unit_interval():
+    labels = [ratio_bin(r) for r in np.linspace(0, 1, 1001)]
+    assert set(labels) == {f"{10 * i}-{10 * (i + 1)}%" for i in range(6)} | {"0%", "60-100%"}
+    assert ratio_bin(0.15, bins=((0.0, 0.5), (0.5, 1.0))) == "0-50%"
+    assert len(RATIO_BINS) == 6
+
+
+def test_bin_masks_mapping_works_directly(tmp_path, dataset):
+    "The output of csa_nb.masks.bin_masks (bins -> paths of 64 px files, some bins empty) is a valid `masks`."
+    from csa_nb.masks import bin_masks
+    for name, side in (("a", 20), ("b", 40)):
+        Image.fromarray((square_mask(64, side) * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+    groups = bin_masks(tmp_path, invert=False)
+    with pytest.warns(UserWarning):
+        table = evaluate(blur_fill, dataset, groups)
+    assert table["bin"].tolist() == ["all", "0-10%", "30-40%"] and table["images"].tolist() == [10, 5, 5]
+
+
+class FolderLike(Sequence):
+    "A MaskFolder-shaped object: a sequence of (H, W) masks."
+
+    def __init__(self, masks):
+        self.masks = masks
+
+    def __len__(self):
+        return len(self.masks)
+
+    def __getitem__(self, index):
+        return self.masks[index]
+
+
+def square_mask(size, side, top=0):
+    mask = np.zeros((size, size), np.float32)
+    mask[top:top + side, top:top + side] = 1
+    return mask
+
+
+@pytest.fixture
+def dataset():
+    rng = np.random.default_rng(0)
+    return [to_project(torch.from_numpy(rng.random((3, 32, 32))).float()) for _ in range(5)]
+
+
+def blur_fill(image, mask):
+    "A method with a real, image-dependent output: the 5x5 box blur of the erased image."
+    return torch.nn.functional.avg_pool2d(image, 5, stride=1, padding=2)
+
+
+def test_evaluator_equals_metrics_on_manual_composites(dataset):
+    masks = [square_mask(32, 16, 4), square_mask(32, 8)]
+    per_image = evaluate_images(blur_fill, dataset, masks, batch_size=2)
+    for row in per_image.itertuples():
+        image = dataset[row.image][None]
+        mask = torch.from_numpy(masks[row.image % 2])[None, None]
+        erased = image * (1 - mask)
+        composited = image * (1 - mask) + blur_fill(erased, mask) * mask
+        assert row.l1_percent == pytest.approx(l1_percent(composited, image).item(), rel=1e-6)
+        assert row.ssim == pytest.approx(ssim(composited, image).item(), rel=1e-6)
+        assert row.hole_ratio == pytest.approx(mask.mean().item())
+
+
+def test_evaluator_never_shows_the_hole(dataset):
+    seen = []
+    def spy(image, mask):
+        seen.append(float((image * mask).abs().max()))
+        return image
+    evaluate(spy, dataset, [square_mask(32, 10)])
+    assert max(seen) == 0.0
+
+
+def test_evaluator_accepts_mask_folders_paths_and_mappings(dataset, tmp_path):
+    masks = [square_mask(32, 16), square_mask(32, 20)]
+    paths = []
+    for i, mask in enumerate(masks):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray((mask * 255).astype(np.uint8)).save(paths[-1])
+    from_list = evaluate(blur_fill, dataset, masks)
+    pd.testing.assert_frame_equal(evaluate(blur_fill, dataset, FolderLike(masks)), from_list)
+    pd.testing.assert_frame_equal(evaluate(blur_fill, dataset, paths), from_list)
+    pd.testing.assert_frame_equal(evaluate(blur_fill, dataset, [torch.from_numpy(m)[None] for m in masks]), from_list)
+    table = evaluate(blur_fill, dataset, {"a": masks[:1], "b": masks[1:]})
+    assert table["bin"].tolist() == ["all", "a", "b"] and table["images"].tolist() == [10, 5, 5]
+
+
+def test_evaluator_is_deterministic_and_batch_size_free(dataset):
+    masks = [square_mask(32, 16), square_mask(32, 6)]
+    first = evaluate(blur_fill, dataset, masks, batch_size=3)
+    pd.testing.assert_frame_equal(first, evaluate(blur_fill, dataset, masks, batch_size=3))
+    pd.testing.assert_frame_equal(first, evaluate(blur_fill, dataset, masks, batch_size=1), check_exact=False, rtol=1e-6)
+    assert first["bin"].tolist() == ["all", "0-10%", "20-30%"]
+    assert first["images"].tolist() == [5, 2, 3]
+
+
+def test_summary_std_is_sample_std(dataset):
+    per_image = evaluate_images(blur_fill, dataset, [square_mask(32, 16)])
+    table = summarize(per_image)
+    assert table.loc[0, "psnr_std"] == pytest.approx(np.std(per_image["psnr"], ddof=1))
+    assert table.loc[0, "ssim_mean"] == pytest.approx(np.mean(per_image["ssim"]))
+
+
+def test_identical_output_warns_about_infinite_psnr(dataset):
+    with pytest.warns(UserWarning, match="infinity"):
+        evaluate(lambda image, mask: image, dataset, [np.zeros((32, 32), np.float32)])
+
+
+def test_perceptual_metrics_skip_with_a_note(dataset, monkeypatch):
+    import csa_nb.metrics as metrics
+    monkeypatch.setattr(metrics.importlib.util, "find_spec", lambda name: None)
+    status = perceptual_metrics_status()
+    assert status == {"lpips": "skipped: the 'lpips' package is not installed",
+                      "fid": "skipped: the 'pytorch_fid' package is not installed"}
+    with pytest.warns(UserWarning, match="LPIPS skipped"):
+        table = evaluate(blur_fill, dataset, [square_mask(32, 16)], perceptual=True)
+    assert "lpips_mean" not in table.columns and "fid" not in table.columns
+
+
+def test_frechet_distance_of_shifted_gaussians():
+    "Same covariance, means apart by d: FID = |d|^2 (up to sampling error of the covariance square root)."
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    b = a + np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a, b) == pytest.approx(5.0, abs=1e-6)
+
+
+def test_model_adapter_uses_the_composited_output(dataset):
+    class Generator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, image, mask):
+            assert not torch.is_grad_enabled() and not self.training
+            composited = image * (1 - mask) + (self.weight + 0.5) * mask
+            return type("Output", (), {"composited": composited})()
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.generator = Generator()
+
+    model = Model().train()
+    table = evaluate(model_inpaint_fn(model), dataset, [square_mask(32, 16)])
+    reference = evaluate(lambda image, mask: torch.full_like(image, 0.5), dataset, [square_mask(32, 16)])
+    pd.testing.assert_frame_equal(table, reference)
+    assert model.generator.training  # mode restored
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_evaluate_on_cuda(dataset):
+    table = evaluate(blur_fill, dataset, [square_mask(32, 16)], device="cuda")
+    pd.testing.assert_frame_equal(table, evaluate(blur_fill, dataset, [square_mask(32, 16)]), check_exact=False, rtol=1e-5)
+
+
+def test_save_table_round_trip(tmp_path, dataset):
+    table = evaluate(blur_fill, dataset, [square_mask(32, 16), square_mask(32, 6)])
+    csv_path, markdown_path = save_table(table, tmp_path / "out" / "table", caption="Profile smoke, seed 0.")
+    pd.testing.assert_frame_equal(pd.read_csv(csv_path), table.reset_index(drop=True), check_exact=False, rtol=1e-12)
+    text = markdown_path.read_text()
+    assert text.startswith("| bin | images | l1_percent_mean |") and text.rstrip().endswith("Profile smoke, seed 0.")
+    assert f"| all | 5 | {table.loc[0, 'l1_percent_mean']:.3f} |" in text
+    assert to_markdown(pd.DataFrame({"x": [float("inf")], "y": ["a"]})).splitlines()[2] == "| inf | a |"
