@@ -300,13 +300,13 @@ def test_real_generator_any_size(files, middle):
         assert heat.shape == (side, side) and np.isfinite(heat).all()
 
 
-def smoke_checkpoint(path, middle="csa"):
+def smoke_checkpoint(path, middle="csa", name="csa"):
     "A checkpoint file in the trainer's format holding an untrained smoke-size model."
     train = pytest.importorskip("csa_nb.train")
     from csa_nb.config import config_to_dict, make_config
     from csa_nb.networks import build_model
     torch.manual_seed(0)
-    config = make_config("smoke", {"model": {"middle": middle}})
+    config = make_config("smoke", {"model": {"middle": middle, "name": name}})
     try:
         model = build_model(config)
     except ValueError as error:  # the CSA model module has not landed
@@ -334,3 +334,20 @@ def test_corrupt_checkpoint_is_one_line(files, capsys):
     status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
                               "--checkpoint", files.root / "bad.pt"], capsys)
     assert status == 1 and len(lines) == 1 and lines[0].startswith("csa-inpaint: error: cannot load checkpoint")
+
+
+def test_model_card_measures_the_checkpoint(tmp_path):
+    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here)."
+    from csa_nb.config import make_config
+    from csa_nb.data import build_dataset
+    from csa_nb.masks import center_mask
+    from csa_nb.metrics import evaluate, model_inpaint_fn
+    from csa_nb.inference import load_inpainting_model, model_card
+    path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
+    card = model_card(path, limit=2, masks_per_bin=1, baseline=None)
+    generator, size = load_inpainting_model(path, "cpu")
+    expected = evaluate(model_inpaint_fn(generator), build_dataset(make_config("smoke").data, "test"), [center_mask(size)], limit=2)
+    row = expected.iloc[0]
+    assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
+    assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
+    assert "Steps: 0" in card and "`builtin`" in card
