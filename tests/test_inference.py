@@ -351,3 +351,30 @@ def test_model_card_measures_the_checkpoint(tmp_path):
     assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
     assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
     assert "Steps: 0" in card and "`builtin`" in card
+
+
+def test_fast_generator_load_equals_trainer_load(files, tmp_path):
+    "The generator-only path for CSA checkpoints gives the same weights and result as csa_nb.train.load_model."
+    from csa_nb.train import load_model
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    fast, size = load_inpainting_model(path, "cpu")
+    model, config = load_model(path, "cpu")
+    assert size == config.data.image_size
+    fast_state, full_state = fast.state_dict(), model.generator.state_dict()
+    assert fast_state.keys() == full_state.keys()
+    assert all(torch.equal(fast_state[k], full_state[k]) for k in fast_state)
+    ours = np.asarray(inpaint(files.photo, files.hole, path, device="cpu"))
+    theirs = np.asarray(inpaint(files.photo, files.hole, model, device="cpu"))
+    assert np.array_equal(ours, theirs)
+
+
+def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
+    train = pytest.importorskip("csa_nb.train")
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    stored = torch.load(path, weights_only=True)
+    stored["config"]["model"]["width"] = 4  # the config no longer describes the weights
+    train.save_checkpoint(stored, tmp_path / "mismatch.pt")
+    with pytest.raises(InputError, match="do not fit the model its config describes"):
+        load_inpainting_model(tmp_path / "mismatch.pt", "cpu")
