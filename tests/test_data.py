@@ -173,3 +173,21 @@ def test_check_dataset_reports_splits_and_unreadable_files(tmp_path, capsys):
     assert script.main([str(tmp_path), "--decode"]) == 1
     assert "unreadable: 000002.jpg" in capsys.readouterr().out
     assert script.main([str(tmp_path / "missing")]) == 1
+
+
+def test_datasets_pickle_and_work_in_dataloader_workers(tmp_path):
+    import pickle
+    for i in range(6):
+        write(tmp_path / f"{i}.png", colour=(40 * i, 0, 0))
+    (tmp_path / "3.png").write_bytes(b"")
+    folder = ImageFolderDataset(tmp_path, 8)
+    builtin = builtin_dataset("test", 64)
+    for dataset in (folder, builtin):  # spawn-started workers receive a pickled copy
+        copy = pickle.loads(pickle.dumps(dataset))
+        assert len(copy) == len(dataset) and torch.equal(copy[0], dataset[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorruptImageWarning)
+        in_workers = torch.cat(list(DataLoader(folder, batch_size=2, num_workers=2)))
+        in_process = torch.stack([folder[i] for i in range(len(folder))])
+    assert torch.equal(in_workers, in_process)
+    assert in_workers[3, 0, 0, 0] == in_workers[4, 0, 0, 0]  # the empty file was replaced by the next one

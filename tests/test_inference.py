@@ -275,24 +275,106 @@ def test_batch_progress_bar(files, stand_in, capsys):
     assert status == 0 and "csa-inpaint: 100%" in capsys.readouterr().err
 
 
-# --- a real CSA generator, when the networks and the trainer have landed -------------------------------
+# --- real generators ----------------------------------------------------------------------------------
 
-def test_real_checkpoint_end_to_end(files, tmp_path):
-    train = pytest.importorskip("csa_nb.train")
-    config_module = pytest.importorskip("csa_nb.config")
+@pytest.mark.parametrize("middle", ["conv", "csa"])
+def test_real_generator_any_size(files, middle):
+    "The project's CSAGenerator (smoke size, random weights) through the whole resize-pad-crop path."
     networks = pytest.importorskip("csa_nb.networks")
-    if not all(hasattr(train, n) for n in ("save_checkpoint", "load_model")) or not hasattr(networks, "build_model"):
-        pytest.skip("csa_nb.train / csa_nb.networks do not provide the checkpoint interface yet")
+    if middle == "csa":
+        pytest.importorskip("csa_nb.csa")
+    from csa_nb.config import make_config
     torch.manual_seed(0)
-    config = config_module.make_config("smoke")
-    model = networks.build_model(config)
-    path = tmp_path / "smoke.pt"
-    try:
-        train.save_checkpoint(path, model=model, config=config, step=0)
-    except TypeError:
-        pytest.skip("save_checkpoint has another signature; covered by the trainer's tests")
-    result = inpaint_details(files.photo, files.hole, path, device="cpu")
+    config = make_config("smoke", {"model": {"middle": middle}})
+    generator = networks.CSAGenerator(config.model, config.data.image_size)
+    result = inpaint_details(files.photo, files.hole, generator, device="cpu")
     out = np.asarray(result.image)
+    assert out.shape == files.photo.shape and result.rough.shape == files.photo.shape
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    assert not np.array_equal(out[files.hole > 0], files.photo[files.hole > 0])
+    assert generator.training  # mode restored
+    if middle == "csa":
+        from csa_nb.inference import attention_map
+        heat = attention_map(result, 17, 30)  # the middle of the hole
+        side = result.feature_mask.shape[-1]
+        assert heat.shape == (side, side) and np.isfinite(heat).all()
+
+
+def smoke_checkpoint(path, middle="csa", name="csa"):
+    "A checkpoint file in the trainer's format holding an untrained smoke-size model."
+    train = pytest.importorskip("csa_nb.train")
+    from csa_nb.config import config_to_dict, make_config
+    from csa_nb.networks import build_model
+    torch.manual_seed(0)
+    config = make_config("smoke", {"model": {"middle": middle, "name": name}})
+    try:
+        model = build_model(config)
+    except ValueError as error:  # the CSA model module has not landed
+        pytest.skip(str(error))
+    checkpoint = {"format": train.CHECKPOINT_FORMAT, "config": config_to_dict(config), "step": 0,
+                  "model": model.state_dict(), "optimizers": {}, "rng": {}, "vgg_weights": "random"}
+    return train.save_checkpoint(checkpoint, path)
+
+
+def test_real_checkpoint_end_to_end(files, capsys):
+    "A checkpoint in the trainer's format runs through the command line."
+    path = smoke_checkpoint(files.root / "smoke.pt")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", path, "--device", "cpu"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
     assert out.shape == files.photo.shape
     assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
-    assert result.rough is not None and result.rough.shape == files.photo.shape
+    result = inpaint_details(files.photo, files.hole, path, device="cpu")
+    assert result.attention is not None and result.feature_mask is not None
+
+
+def test_corrupt_checkpoint_is_one_line(files, capsys):
+    (files.root / "bad.pt").write_bytes(b"not a checkpoint")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
+                              "--checkpoint", files.root / "bad.pt"], capsys)
+    assert status == 1 and len(lines) == 1 and lines[0].startswith("csa-inpaint: error: cannot load checkpoint")
+
+
+def test_model_card_measures_the_checkpoint(tmp_path):
+    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here)."
+    from csa_nb.config import make_config
+    from csa_nb.data import build_dataset
+    from csa_nb.masks import center_mask
+    from csa_nb.metrics import evaluate, model_inpaint_fn
+    from csa_nb.inference import load_inpainting_model, model_card
+    path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
+    card = model_card(path, limit=2, masks_per_bin=1, baseline=None)
+    generator, size = load_inpainting_model(path, "cpu")
+    expected = evaluate(model_inpaint_fn(generator), build_dataset(make_config("smoke").data, "test"), [center_mask(size)], limit=2)
+    row = expected.iloc[0]
+    assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
+    assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
+    assert "Steps: 0" in card and "`builtin`" in card
+
+
+def test_fast_generator_load_equals_trainer_load(files, tmp_path):
+    "The generator-only path for CSA checkpoints gives the same weights and result as csa_nb.train.load_model."
+    from csa_nb.train import load_model
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    fast, size = load_inpainting_model(path, "cpu")
+    model, config = load_model(path, "cpu")
+    assert size == config.data.image_size
+    fast_state, full_state = fast.state_dict(), model.generator.state_dict()
+    assert fast_state.keys() == full_state.keys()
+    assert all(torch.equal(fast_state[k], full_state[k]) for k in fast_state)
+    ours = np.asarray(inpaint(files.photo, files.hole, path, device="cpu"))
+    theirs = np.asarray(inpaint(files.photo, files.hole, model, device="cpu"))
+    assert np.array_equal(ours, theirs)
+
+
+def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
+    train = pytest.importorskip("csa_nb.train")
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    stored = torch.load(path, weights_only=True)
+    stored["config"]["model"]["width"] = 4  # the config no longer describes the weights
+    train.save_checkpoint(stored, tmp_path / "mismatch.pt")
+    with pytest.raises(InputError, match="do not fit the model its config describes"):
+        load_inpainting_model(tmp_path / "mismatch.pt", "cpu")

@@ -355,3 +355,26 @@ def test_refinement_net_matches_nested_reference(size, width, level):
     torch.testing.assert_close(out.image, expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(out.middle_features, holder["middle"], rtol=0, atol=1e-6)
     torch.testing.assert_close(out.decoder_features, holder["decoder"], rtol=0, atol=1e-6)
+
+
+def test_every_registered_model_keeps_the_interface():
+    "Each model build_model knows (after its lazy imports) is an InpaintingModel whose generator keeps the contract."
+    from csa_nb import networks
+    networks._import_model_modules()
+    assert networks.MODELS, "no model registered"
+    image, masks = torch.rand(2, 3, 64, 64) * 2 - 1, smoke_masks(2, 64)
+    for name in sorted(networks.MODELS):
+        torch.manual_seed(0)
+        model = networks.build_model(make_config("smoke", {"model": {"name": name}}))
+        assert isinstance(model, networks.InpaintingModel) and isinstance(model.discriminators, nn.ModuleDict), name
+        with torch.no_grad():
+            output = model(image, masks)
+        assert isinstance(output, networks.GeneratorOutput), name
+        assert output.composited.shape == (2, 3, 64, 64), name
+        torch.testing.assert_close(output.composited * (1 - masks), image * (1 - masks), msg=name)
+
+
+def test_build_model_names_the_known_models():
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; known: .*pconv"):
+        from csa_nb.networks import build_model
+        build_model(make_config("smoke", {"model": {"name": "nope"}}))
