@@ -91,6 +91,9 @@ def run_device(device: torch.device, repeats: int, with_reference: bool, referen
                 for similarity in ("paper", "official"):
                     layer = CoherentSemanticAttention(similarity)
                     row[f"fast {similarity}"], row[f"fast {similarity} cpu"] = best_time(lambda: layer(features, mask), device, repeats)
+                if device.type == "cpu" and torch.get_num_threads() > 1:
+                    layer = CoherentSemanticAttention("paper", cpu_threads=None)
+                    row["fast paper, all threads"] = best_time(lambda: layer(features, mask), device, repeats)[0]
             for backward in ("official", "autograd"):
                 layer = CoherentSemanticAttention("paper", backward)
                 leaf = features.clone().requires_grad_(True)
@@ -124,7 +127,7 @@ def machine_description(threads: int) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    columns = ["device", "threads", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fwd+bwd official",
+    columns = ["device", "threads", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fast paper, all threads", "fwd+bwd official",
                "fwd+bwd autograd", "reference", "fast / conv", "reference / fast", "CPU time: conv", "CPU time: fast", "CPU: fast / conv"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -205,7 +208,9 @@ Input: random non-negative features (post-ReLU-like), C={CHANNELS}, {SIZE}x{SIZE
 brought to 32x32 by `feature_hole_mask` (one mask per sample). `conv 3x3` is `nn.Conv2d(512, 512, 3, padding=1)`
 on the same tensor (the yardstick: the convolution next to CSA in the network). `fast paper` / `fast official`: the layer
 without autograd (`torch.no_grad`); `fwd+bwd`: forward and backward (similarity `paper`) with each backward mode;
-`reference`: `csa_reference`, the per-position Python loop (the test oracle).
+`reference`: `csa_reference`, the per-position Python loop (the test oracle). The layer runs its CPU work with one
+intra-op thread by default (`cpu_threads=1`: its many small operations lose more to thread synchronisation than they gain,
+badly so on a loaded machine); `fast paper, all threads` is the same layer with `cpu_threads=None` (torch's setting).
 
 {format_table(rows)}
 
