@@ -56,10 +56,11 @@ def measure(profile: str, model: str, steps: int, warmup: int, device: str, thre
         config = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
     timed = rows[warmup:] or rows
     speed = statistics.median(float(r["images_per_s"]) for r in timed)
+    cpu = statistics.median(float(r["cpu_s_per_step"]) for r in timed)
     batch = config["train"]["batch_size"]
     return {"profile": profile, "model": model, "image_size": config["data"]["image_size"], "width": config["model"]["width"],
             "batch": batch, "device": run["device"], "threads": run["threads"], "images_per_s": speed,
-            "seconds_per_step": batch / speed, "peak_memory_mb": float(rows[-1]["peak_memory_mb"]),
+            "seconds_per_step": batch / speed, "cpu_seconds_per_step": cpu, "peak_memory_mb": float(rows[-1]["peak_memory_mb"]),
             "measured_steps": len(timed), "process_wall_s": wall}
 
 
@@ -87,17 +88,20 @@ def write_report(results: list[dict], full: list[dict], args) -> Path:
              f"Each row trains `--steps {args.steps}` steps in a fresh process (median images/s after {args.warmup} warm-up steps; "
              "sample grids, validation and intermediate checkpoints off). Peak memory: CUDA memory allocated by torch, or the "
              "process's peak resident size on CPU (torch itself takes ~0.5 GB). One step = one discriminator step + one generator step.",
-             "", "| profile | model | size | width | batch | device | threads | s/step | images/s | peak memory (MB) | profile's steps | est. time for them |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "`CPU s/step` is the process's CPU time per step: on a shared machine it is the steadier number (with one thread it is "
+             "the wall time the step would take on an idle core); the estimate for the profile's steps uses it when the device is the CPU.",
+             "", "| profile | model | size | width | batch | device | threads | wall s/step | images/s | CPU s/step | peak memory (MB) | profile's steps | est. time for them |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['profile']} | {r['model']} | failed: {r['error']} |||||||||")
             continue
         total = make_config(r["profile"]).train.steps
-        estimate = total * r["seconds_per_step"]
+        per_step = r["cpu_seconds_per_step"] / r["threads"] if r["device"] == "cpu" else r["seconds_per_step"]
+        estimate = total * per_step
         lines.append(f"| {r['profile']} | {r['model']} | {r['image_size']} | {r['width']} | {r['batch']} | {r['device']} | {r['threads']} | "
-                     f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.2f} | {r['peak_memory_mb']:.0f} | {total} | "
-                     f"{estimate / 60:.1f} min |")
+                     f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.2f} | {r['cpu_seconds_per_step']:.3f} | {r['peak_memory_mb']:.0f} | "
+                     f"{total} | {estimate / 60:.1f} min |")
     if full:
         lines += ["", "Whole `cpu`-profile runs (`csa-train --profile cpu`, wall time including start-up, checkpoints and samples):", ""]
         lines += [f"- {f['model']}: {f['seconds'] / 60:.1f} min{'' if f['ok'] else ' (failed)'}" for f in full]

@@ -306,3 +306,27 @@ def test_cli_smoke_train_and_resume(tmp_path, capsys):
     from csa_nb.train import load_model
     model, config = load_model(out / "last.pt")
     assert config.profile == "smoke" and not model.training
+
+
+# ---------------------------------------------------------------- options that must not change the maths
+def test_worker_processes_and_channels_last(tmp_path):
+    "DataLoader workers give the same run as loading in the main process; channels-last trains to finite weights."
+    results = {}
+    for name, workers in [("main", 0), ("workers", 2)]:
+        parts = standin_parts()
+        config = standin_config(steps=4, batch_size=2)
+        config.data.num_workers = workers
+        train(config, tmp_path / name, progress=False, **parts)
+        results[name] = load_checkpoint(tmp_path / name / "last.pt")
+    assert_same_run(results["main"], results["workers"])
+    train(standin_config(steps=2), tmp_path / "channels_last", progress=False, channels_last=True, **standin_parts())
+    weights = load_checkpoint(tmp_path / "channels_last" / "last.pt")["model"]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_resume_beyond_the_total_is_refused(tmp_path):
+    train(standin_config(steps=4), tmp_path / "run", progress=False, **standin_parts())
+    train(standin_config(steps=4), tmp_path / "run", resume=True, progress=False, **standin_parts())  # done already: no-op
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+    with pytest.raises(ValueError, match="already at step 4, beyond train.steps 2"):
+        train(standin_config(steps=2), tmp_path / "run", resume=True, progress=False, **standin_parts())
