@@ -1,7 +1,7 @@
 """Training speed and memory of the trainer at the smoke, cpu and paper model sizes, on this machine.
 
     python benchmarks/bench_train.py                      # smoke, cpu, paper on the default device -> reports/benchmarks/train.md
-    python benchmarks/bench_train.py --profiles cpu --steps 20 --model csa
+    python benchmarks/bench_train.py --profiles cpu --steps 20 --models csa ca shift pconv gated
     python benchmarks/bench_train.py --full-cpu-run       # also time one whole cpu-profile run (long: the integrator schedules it)
 
 Each measurement runs `csa_nb.train.train` in a fresh process (so peak memory is that run's own), with sample grids,
@@ -118,7 +118,7 @@ def main():
         return worker(profile, model, int(steps), out, device, int(threads), overrides)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["smoke", "cpu", "paper"])
-    parser.add_argument("--model", default="csa")
+    parser.add_argument("--models", nargs="+", default=["csa"], help="csa ca shift pconv gated")
     parser.add_argument("--steps", type=int, default=12, help="steps per measurement (paper on CPU: fewer are used)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
@@ -128,12 +128,13 @@ def main():
     import torch
     on_gpu = args.device != "cpu" and torch.cuda.is_available()
     results = []
-    for profile in args.profiles:
-        steps = args.steps if (profile != "paper" or on_gpu) else min(args.steps, args.warmup + 3)
-        result = measure(profile, args.model, steps, args.warmup, args.device, args.threads, {})
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    full = [full_run(args.model, args.device)] if args.full_cpu_run else []
+    for model in args.models:
+        for profile in args.profiles:
+            steps = args.steps if (profile != "paper" or on_gpu) else min(args.steps, args.warmup + 3)
+            result = measure(profile, model, steps, args.warmup, args.device, args.threads, {})
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    full = [full_run(model, args.device) for model in args.models] if args.full_cpu_run else []
     print(f"wrote {write_report(results, full, args)}")
 
 
