@@ -265,12 +265,16 @@ def test_ddp_two_processes_standin(tmp_path, worker):
 
 @needs_real_parts
 def test_ddp_two_processes_cli(tmp_path):
+    "csa-train under torchrun on the real smoke model, then resumed under torchrun: global batch 4 = 2 x 2."
     out = tmp_path / "ddp"
-    run(torchrun(2, "-m", "csa_nb.train", "--profile", "smoke", "--steps", "2", "--set", "train.batch_size=4",
-                 "--no-progress", "--out", out), timeout=300)
+    run(torchrun(2, "-m", "csa_nb.train", "--profile", "smoke", "--steps", "1", "--set", "train.batch_size=4",
+                 "--set", "train.threads=1", "--no-progress", "--out", out), timeout=300)
+    run(torchrun(2, "-m", "csa_nb.train", "--steps", "2", "--resume", "--no-progress", "--out", out), timeout=300)
     checkpoint = load_checkpoint(out / "last.pt")
     assert checkpoint["step"] == 2 and checkpoint["world_size"] == 2
-    assert json.loads((out / "run.json").read_text())["sessions"][0]["per_process_batch"] == 2
+    sessions = json.loads((out / "run.json").read_text())["sessions"]
+    assert [(s["from_step"], s["processes"], s["global_batch"], s["per_process_batch"]) for s in sessions] == [(0, 2, 4, 2), (1, 2, 4, 2)]
+    assert [int(r["images"]) for r in csv.DictReader(open(out / "log.csv"))] == [4, 8]
 
 
 # ---------------------------------------------------------------- command line
