@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks" / "train.md"
+RESULTS = ROOT / "reports" / "benchmarks" / "train.json"  # every measurement so far, one per (profile, model, device, threads)
 
 
 def worker(profile: str, model: str, steps: int, out: str, device: str, threads: int, overrides: str):
@@ -50,7 +51,8 @@ def measure(profile: str, model: str, steps: int, warmup: int, device: str, thre
                                  json.dumps(overrides)], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         wall = time.perf_counter() - started
         if result.returncode:
-            return {"profile": profile, "model": model, "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
+            return {"profile": profile, "model": model, "device": device, "threads": threads,
+                    "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
         rows = list(csv.DictReader(open(out / "log.csv")))
         run = json.loads((out / "run.json").read_text())["sessions"][0]
         config = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
@@ -78,14 +80,27 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}; torch {torch.__version__}; "
-            f"load average {load:.1f} when measured")
+            f"load average {load:.1f} when this report was written")
+
+
+def merged(results: list[dict]) -> list[dict]:
+    "The stored measurements updated with `results` (a new measurement replaces the old one of the same setting)."
+    key = lambda r: (r["profile"], r["model"], r.get("device", "?"), r.get("threads", 0))
+    stored = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    table = {key(r): r for r in stored + results}
+    order = {"smoke": 0, "cpu": 1, "paper": 2}
+    rows = sorted(table.values(), key=lambda r: (order.get(r["profile"], 9), r["model"] != "csa", r["model"]))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1))
+    return rows
 
 
 def write_report(results: list[dict], full: list[dict], args) -> Path:
     from csa_nb.config import make_config
+    results = merged(results)
     lines = ["# Training speed (csa_nb.train)", "",
              f"Measured by `benchmarks/bench_train.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {machine()}.",
-             f"Each row trains `--steps {args.steps}` steps in a fresh process (median images/s after {args.warmup} warm-up steps; "
+             f"Each row trains a few steps (`--steps`, here {args.steps}) in a fresh process (median images/s after the warm-up steps; "
              "sample grids, validation and intermediate checkpoints off). Peak memory: CUDA memory allocated by torch, or the "
              "process's peak resident size on CPU (torch itself takes ~0.5 GB). One step = one discriminator step + one generator step.",
              "`CPU s/step` is the process's CPU time per step: on a shared machine it is the steadier number (with one thread it is "
@@ -105,8 +120,10 @@ def write_report(results: list[dict], full: list[dict], args) -> Path:
     if full:
         lines += ["", "Whole `cpu`-profile runs (`csa-train --profile cpu`, wall time including start-up, checkpoints and samples):", ""]
         lines += [f"- {f['model']}: {f['seconds'] / 60:.1f} min{'' if f['ok'] else ' (failed)'}" for f in full]
-    lines += ["", "The `paper` profile is meant for a GPU; its CPU row only shows the scale. On a shared machine the numbers move "
-              "with the load; rerun before comparing."]
+    lines += ["", "The `paper` profile is meant for a GPU; its CPU row only shows the scale. With one thread the estimate is the "
+              "time on one idle core; the `cpu` profile asks for 2 threads, which on 2 idle cores should take somewhat less "
+              "(not measured here: on a busy machine 2 threads are slower than 1, so use `--set train.threads=1` there). "
+              "On a shared machine the wall-clock columns move with the load; rerun before comparing."]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     return REPORT
