@@ -334,3 +334,39 @@ def test_resume_beyond_the_total_is_refused(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
     with pytest.raises(ValueError, match="already at step 4, beyond train.steps 2"):
         train(standin_config(steps=2), tmp_path / "run", resume=True, progress=False, **standin_parts())
+
+
+def test_mixed_precision_step_code_paths_on_cpu():
+    "The AMP branches of a training step (bf16 autocast; fp16 with gradient scalers) run and update both networks (CPU autocast stands in for CUDA)."
+    from csa_nb.train import StepParts, make_optimizers, training_step
+    images = torch.stack(RecordingImages(count=2).images)
+    masks = StandInMasks(16).sample(2)
+    for dtype, scaled in [(torch.bfloat16, False), (torch.float16, True)]:
+        torch.manual_seed(0)
+        model = StandInModel()
+        generator_optimizer, discriminator_optimizer, discriminator_parameters = make_optimizers(model, standin_config())
+        scalers = [torch.amp.GradScaler("cpu", init_scale=16.0) if scaled else None for _ in range(2)]  # 2**16 would skip step 1 (overflow)
+        parts = StepParts(model, model.generator, None, generator_optimizer, discriminator_optimizer, discriminator_parameters,
+                          *scalers, autocast_dtype=dtype)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        _, logs = training_step(parts, images, masks, step=1)
+        assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
+        changed = {k.split(".")[0] for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])}
+        assert changed == {"generator", "discriminators"}, (dtype, changed)
+
+
+def test_tensorboard_receives_losses_and_samples(tmp_path, monkeypatch):
+    "When TensorBoard is installed the run also writes loss curves and sample grids to it (a recording writer stands in)."
+    import csa_nb.train as train_module
+    calls = []
+
+    class Writer:
+        def add_scalar(self, tag, value, step): calls.append(("scalar", tag, step))
+        def add_image(self, tag, image, step): calls.append(("image", tag, step, tuple(image.shape)))
+        def close(self): calls.append(("close",))
+
+    monkeypatch.setattr(train_module, "_tensorboard", lambda path: Writer())
+    train(standin_config(steps=2, sample_every=2, log_every=1), tmp_path / "run", progress=False, **standin_parts())
+    assert ("scalar", "loss/g_loss", 1) in calls and ("scalar", "speed/images_per_s", 2) in calls
+    assert [c for c in calls if c[0] == "image"] == [("image", "samples", 2, (3, 4 * 16, 4 * 16))]
+    assert calls[-1] == ("close",)
