@@ -201,18 +201,31 @@ def assert_same_run(reference, resumed):
 
 # ---------------------------------------------------------------- kill -9 and resume
 def test_sigkill_then_resume_is_bit_exact_standin(tmp_path, worker):
+    "kill -9 after the first checkpoint, resume, SIGTERM, resume again: the same weights as one uninterrupted run."
     steps = 150
     reference = train(standin_config(steps=steps, checkpoint_every=10, batch_size=2), tmp_path / "reference", progress=False,
                       **standin_parts())
     killed = tmp_path / "killed"
     checkpoint = kill_after_first_checkpoint([sys.executable, worker, killed, steps, "fresh", 1, 2], killed)
     assert 0 < checkpoint["step"] < steps
+    # resumed, then stopped politely: SIGTERM once the run has moved past its resume point -> checkpoint, exit
+    process = subprocess.Popen([str(c) for c in [sys.executable, worker, killed, steps, "resume", 1, 2]], env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not any(int(r["step"]) > checkpoint["step"] for r in csv.DictReader(open(killed / "log.csv"))):
+        assert process.poll() is None and time.monotonic() < deadline, "the resumed run did not get going"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "stopped by SIGTERM after step" in stderr, stderr[-2000:]
+    stopped = load_checkpoint(killed / "last.pt")["step"]
+    assert checkpoint["step"] < stopped < steps
     run([sys.executable, worker, killed, steps, "resume", 1, 2])
     assert_same_run(load_checkpoint(reference / "last.pt"), load_checkpoint(killed / "last.pt"))
     logged = [int(r["step"]) for r in csv.DictReader(open(killed / "log.csv"))]
     assert logged == list(range(1, steps + 1))  # rows logged after the checkpoint by the killed run were dropped
     sessions = json.loads((killed / "run.json").read_text())["sessions"]
-    assert [s["from_step"] for s in sessions] == [0, checkpoint["step"]]
+    assert [s["from_step"] for s in sessions] == [0, checkpoint["step"], stopped]
 
 
 def real_smoke_overrides(**train):
