@@ -8,7 +8,7 @@ scripts run at different times, on different machines, never overwrite each othe
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["csa", "training", "inference"]  # known sections first, then any others alphabetically
+ORDER = ["csa", "train", "inference"]  # known sections first, then any others alphabetically
 
 
 def collect(sections_dir: Path = ROOT / "reports" / "benchmarks", out: Path = ROOT / "reports" / "benchmarks.md") -> Path:
