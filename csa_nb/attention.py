@@ -146,6 +146,7 @@ class ShiftLayer(nn.Module):
     ):
         "Features with every hole position replaced by the features of its most similar known position."
         hole = check_feature_mask(features, mask, "ShiftLayer")
-        shifted, attention = shift_connection(features, features, hole, return_attention=True)
+        result = shift_connection(features, features, hole, return_attention=return_attention)
+        shifted, attention = result if return_attention else (result, None)
         out = features * (1 - hole) + shifted * hole
         return (out, attention) if return_attention else out
