@@ -105,7 +105,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "data": {"image_size": 128},
         "model": {"width": 16},
         "loss": {"vgg_weights": "random"},
-        "train": {"steps": 3000, "batch_size": 4, "checkpoint_every": 250, "sample_every": 500, "log_every": 25, "threads": 2},
+        "train": {"steps": 2000, "batch_size": 2, "checkpoint_every": 250, "sample_every": 250, "log_every": 25, "threads": 2},
     },
     "smoke": {
         "data": {"image_size": 64},

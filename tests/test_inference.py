@@ -300,13 +300,13 @@ def test_real_generator_any_size(files, middle):
         assert heat.shape == (side, side) and np.isfinite(heat).all()
 
 
-def smoke_checkpoint(path, middle="csa"):
+def smoke_checkpoint(path, middle="csa", name="csa"):
     "A checkpoint file in the trainer's format holding an untrained smoke-size model."
     train = pytest.importorskip("csa_nb.train")
     from csa_nb.config import config_to_dict, make_config
     from csa_nb.networks import build_model
     torch.manual_seed(0)
-    config = make_config("smoke", {"model": {"middle": middle}})
+    config = make_config("smoke", {"model": {"middle": middle, "name": name}})
     try:
         model = build_model(config)
     except ValueError as error:  # the CSA model module has not landed
@@ -334,3 +334,47 @@ def test_corrupt_checkpoint_is_one_line(files, capsys):
     status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png",
                               "--checkpoint", files.root / "bad.pt"], capsys)
     assert status == 1 and len(lines) == 1 and lines[0].startswith("csa-inpaint: error: cannot load checkpoint")
+
+
+def test_model_card_measures_the_checkpoint(tmp_path):
+    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here)."
+    from csa_nb.config import make_config
+    from csa_nb.data import build_dataset
+    from csa_nb.masks import center_mask
+    from csa_nb.metrics import evaluate, model_inpaint_fn
+    from csa_nb.inference import load_inpainting_model, model_card
+    path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
+    card = model_card(path, limit=2, masks_per_bin=1, baseline=None)
+    generator, size = load_inpainting_model(path, "cpu")
+    expected = evaluate(model_inpaint_fn(generator), build_dataset(make_config("smoke").data, "test"), [center_mask(size)], limit=2)
+    row = expected.iloc[0]
+    assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
+    assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
+    assert "Steps: 0" in card and "`builtin`" in card
+
+
+def test_fast_generator_load_equals_trainer_load(files, tmp_path):
+    "The generator-only path for CSA checkpoints gives the same weights and result as csa_nb.train.load_model."
+    from csa_nb.train import load_model
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    fast, size = load_inpainting_model(path, "cpu")
+    model, config = load_model(path, "cpu")
+    assert size == config.data.image_size
+    fast_state, full_state = fast.state_dict(), model.generator.state_dict()
+    assert fast_state.keys() == full_state.keys()
+    assert all(torch.equal(fast_state[k], full_state[k]) for k in fast_state)
+    ours = np.asarray(inpaint(files.photo, files.hole, path, device="cpu"))
+    theirs = np.asarray(inpaint(files.photo, files.hole, model, device="cpu"))
+    assert np.array_equal(ours, theirs)
+
+
+def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
+    train = pytest.importorskip("csa_nb.train")
+    from csa_nb.inference import load_inpainting_model
+    path = smoke_checkpoint(tmp_path / "csa.pt")
+    stored = torch.load(path, weights_only=True)
+    stored["config"]["model"]["width"] = 4  # the config no longer describes the weights
+    train.save_checkpoint(stored, tmp_path / "mismatch.pt")
+    with pytest.raises(InputError, match="do not fit the model its config describes"):
+        load_inpainting_model(tmp_path / "mismatch.pt", "cpu")
