@@ -154,3 +154,17 @@ def test_losses_and_discriminators_on_cuda():
                                          discriminators["feature_patch"](fake_features["pool3"]))
     loss.backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+def test_imagenet_spec_reads_the_torch_hub_cache_and_checks_the_hash(tmp_path, monkeypatch):
+    "'imagenet' loads torch.hub.get_dir()/checkpoints/vgg16-397923af.pth, records it, and warns when its sha256 is not torchvision's."
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    source = VGG16Features(layers=("relu3_3",), seed=4)
+    (tmp_path / "checkpoints").mkdir()
+    path = tmp_path / "checkpoints" / "vgg16-397923af.pth"
+    torch.save({f"features.{k}": v for k, v in source.features.state_dict().items()}, path)
+    with pytest.warns(UserWarning, match="not torchvision's 397923af"):
+        loaded = load_vgg16("imagenet", layers=("relu3_3",))
+    assert loaded.weights_description.startswith(f"imagenet:{path} sha256:")
+    probe = torch.rand(1, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(loaded(probe)["relu3_3"], source(probe)["relu3_3"])
