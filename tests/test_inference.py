@@ -242,12 +242,14 @@ def test_batch_skips_and_reports_bad_files(files, stand_in, capsys):
     Image.fromarray(files.photo).save(images / "e.png")
     Image.fromarray(np.full((40, 60), 255, np.uint8)).save(masks / "e.png")  # all hole
     (images / "notes.txt").write_text("ignored: not an image suffix")
+    Image.fromarray(files.photo).save(images / "a.jpg")  # same output name as a.png
     status, lines = run_main([images, masks, "-o", files.root / "out", "--quiet"], capsys)
     assert status == 1
     assert sorted(p.name for p in (files.root / "out").iterdir()) == ["a.png", "d.png"]
-    assert lines[0] == f"csa-inpaint: inpainted 2 of 5 images into {files.root / 'out'}; skipped 3:"
-    assert [line.split(":")[1].strip() for line in lines[1:]] == ["skipped b.png", "skipped c.png", "skipped e.png"]
-    assert "not a valid image file" in lines[1] and "no mask named c" in lines[2] and "whole image" in lines[3]
+    assert lines[0] == f"csa-inpaint: inpainted 2 of 6 images into {files.root / 'out'}; skipped 4:"
+    assert [line.split(":")[1].strip() for line in lines[1:]] == ["skipped a.png", "skipped b.png", "skipped c.png", "skipped e.png"]
+    assert "already taken by a.jpg" in lines[1]
+    assert "not a valid image file" in lines[2] and "no mask named c" in lines[3] and "whole image" in lines[4]
 
 
 def test_batch_one_mask_for_all(files, stand_in, capsys):
