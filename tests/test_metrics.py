@@ -187,6 +187,8 @@ def test_evaluator_is_deterministic_and_batch_size_free(dataset):
     pd.testing.assert_frame_equal(first, evaluate(blur_fill, dataset, masks, batch_size=1), check_exact=False, rtol=1e-6)
     assert first["bin"].tolist() == ["all", "0-10%", "20-30%"]
     assert first["images"].tolist() == [5, 2, 3]
+    per_image = first.attrs["per_image"]
+    assert per_image["image"].tolist() == [0, 1, 2, 3, 4] and per_image["mask"].tolist() == [0, 1, 0, 1, 0]  # image i, mask i mod M
 
 
 def test_summary_std_is_sample_std(dataset):
