@@ -380,3 +380,21 @@ def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
     train.save_checkpoint(stored, tmp_path / "mismatch.pt")
     with pytest.raises(InputError, match="do not fit the model its config describes"):
         load_inpainting_model(tmp_path / "mismatch.pt", "cpu")
+
+
+def test_demo_shows_csa_attention(files):
+    "The widget with a real (untrained, smoke-size) CSA generator shows the attention of the chosen hole pixel."
+    pytest.importorskip("ipywidgets")
+    from csa_nb.config import make_config
+    from csa_nb.inference import inpainting_demo
+    from csa_nb.networks import CSAGenerator
+    torch.manual_seed(0)
+    config = make_config("smoke")
+    demo = inpainting_demo(CSAGenerator(config.model, config.data.image_size), images={"photo": files.photo})
+    status = demo.children[4]
+    assert status.value.startswith("attention of pixel (20, 30) over the"), status.value
+    attention_panel = demo.children[3].children[3].children[1]
+    before = attention_panel.value
+    demo.children[2].children[0].value = 0.05  # a pixel outside the hole: explained, not an exception
+    assert "attention exists only inside the hole" in status.value
+    assert attention_panel.value != before
