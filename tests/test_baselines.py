@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINABLE = ["pconv", "gated"]
+TRAINABLE = ["pconv", "gated", "ca", "shift"]
 
 SCRIPT = r'''
 import sys, torch

@@ -2,4 +2,4 @@
 (`pconv`, `gated`, `ca`, `shift`) and classical training-free `inpaint_fn`s (`telea`, `navier_stokes`, `biharmonic`).
 Importing this package registers the trainable ones."""
 from .classical import CLASSICAL_METHODS, classical_inpaint_fn, telea, navier_stokes, biharmonic
-from . import pconv, gated
+from . import pconv, gated, contextual, shiftnet
