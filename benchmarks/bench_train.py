@@ -1,7 +1,7 @@
 """Training speed and memory of the trainer at the smoke, cpu and paper model sizes, on this machine.
 
     python benchmarks/bench_train.py                      # smoke, cpu, paper on the default device -> reports/benchmarks/train.md
-    python benchmarks/bench_train.py --profiles cpu --steps 20 --model csa
+    python benchmarks/bench_train.py --profiles cpu --steps 20 --models csa ca shift pconv gated
     python benchmarks/bench_train.py --full-cpu-run       # also time one whole cpu-profile run (long: the integrator schedules it)
 
 Each measurement runs `csa_nb.train.train` in a fresh process (so peak memory is that run's own), with sample grids,
@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks" / "train.md"
+RESULTS = ROOT / "reports" / "benchmarks" / "train.json"  # every measurement so far, one per (profile, model, device, threads)
 
 
 def worker(profile: str, model: str, steps: int, out: str, device: str, threads: int, overrides: str):
@@ -50,16 +51,18 @@ def measure(profile: str, model: str, steps: int, warmup: int, device: str, thre
                                  json.dumps(overrides)], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         wall = time.perf_counter() - started
         if result.returncode:
-            return {"profile": profile, "model": model, "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
+            return {"profile": profile, "model": model, "device": device, "threads": threads,
+                    "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
         rows = list(csv.DictReader(open(out / "log.csv")))
         run = json.loads((out / "run.json").read_text())["sessions"][0]
         config = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
     timed = rows[warmup:] or rows
     speed = statistics.median(float(r["images_per_s"]) for r in timed)
+    cpu = statistics.median(float(r["cpu_s_per_step"]) for r in timed)
     batch = config["train"]["batch_size"]
     return {"profile": profile, "model": model, "image_size": config["data"]["image_size"], "width": config["model"]["width"],
             "batch": batch, "device": run["device"], "threads": run["threads"], "images_per_s": speed,
-            "seconds_per_step": batch / speed, "peak_memory_mb": float(rows[-1]["peak_memory_mb"]),
+            "seconds_per_step": batch / speed, "cpu_seconds_per_step": cpu, "peak_memory_mb": float(rows[-1]["peak_memory_mb"]),
             "measured_steps": len(timed), "process_wall_s": wall}
 
 
@@ -77,32 +80,50 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}; torch {torch.__version__}; "
-            f"load average {load:.1f} when measured")
+            f"load average {load:.1f} when this report was written")
+
+
+def merged(results: list[dict]) -> list[dict]:
+    "The stored measurements updated with `results` (a new measurement replaces the old one of the same setting)."
+    key = lambda r: (r["profile"], r["model"], r.get("device", "?"), r.get("threads", 0))
+    stored = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    table = {key(r): r for r in stored + results}
+    order = {"smoke": 0, "cpu": 1, "paper": 2}
+    rows = sorted(table.values(), key=lambda r: (order.get(r["profile"], 9), r["model"] != "csa", r["model"]))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1))
+    return rows
 
 
 def write_report(results: list[dict], full: list[dict], args) -> Path:
     from csa_nb.config import make_config
+    results = merged(results)
     lines = ["# Training speed (csa_nb.train)", "",
              f"Measured by `benchmarks/bench_train.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {machine()}.",
-             f"Each row trains `--steps {args.steps}` steps in a fresh process (median images/s after {args.warmup} warm-up steps; "
+             f"Each row trains a few steps (`--steps`, here {args.steps}) in a fresh process (median images/s after the warm-up steps; "
              "sample grids, validation and intermediate checkpoints off). Peak memory: CUDA memory allocated by torch, or the "
              "process's peak resident size on CPU (torch itself takes ~0.5 GB). One step = one discriminator step + one generator step.",
-             "", "| profile | model | size | width | batch | device | threads | s/step | images/s | peak memory (MB) | profile's steps | est. time for them |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "`CPU s/step` is the process's CPU time per step: on a shared machine it is the steadier number (with one thread it is "
+             "the wall time the step would take on an idle core); the estimate for the profile's steps uses it when the device is the CPU.",
+             "", "| profile | model | size | width | batch | device | threads | wall s/step | images/s | CPU s/step | peak memory (MB) | profile's steps | est. time for them |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['profile']} | {r['model']} | failed: {r['error']} |||||||||")
             continue
         total = make_config(r["profile"]).train.steps
-        estimate = total * r["seconds_per_step"]
+        per_step = r["cpu_seconds_per_step"] / r["threads"] if r["device"] == "cpu" else r["seconds_per_step"]
+        estimate = total * per_step
         lines.append(f"| {r['profile']} | {r['model']} | {r['image_size']} | {r['width']} | {r['batch']} | {r['device']} | {r['threads']} | "
-                     f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.2f} | {r['peak_memory_mb']:.0f} | {total} | "
-                     f"{estimate / 60:.1f} min |")
+                     f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.2f} | {r['cpu_seconds_per_step']:.3f} | {r['peak_memory_mb']:.0f} | "
+                     f"{total} | {estimate / 60:.1f} min |")
     if full:
         lines += ["", "Whole `cpu`-profile runs (`csa-train --profile cpu`, wall time including start-up, checkpoints and samples):", ""]
         lines += [f"- {f['model']}: {f['seconds'] / 60:.1f} min{'' if f['ok'] else ' (failed)'}" for f in full]
-    lines += ["", "The `paper` profile is meant for a GPU; its CPU row only shows the scale. On a shared machine the numbers move "
-              "with the load; rerun before comparing."]
+    lines += ["", "The `paper` profile is meant for a GPU; its CPU row only shows the scale. With one thread the estimate is the "
+              "time on one idle core; the `cpu` profile asks for 2 threads, which on 2 idle cores should take somewhat less "
+              "(not measured here: on a busy machine 2 threads are slower than 1, so use `--set train.threads=1` there). "
+              "On a shared machine the wall-clock columns move with the load; rerun before comparing."]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     return REPORT
@@ -114,7 +135,7 @@ def main():
         return worker(profile, model, int(steps), out, device, int(threads), overrides)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["smoke", "cpu", "paper"])
-    parser.add_argument("--model", default="csa")
+    parser.add_argument("--models", nargs="+", default=["csa"], help="csa ca shift pconv gated")
     parser.add_argument("--steps", type=int, default=12, help="steps per measurement (paper on CPU: fewer are used)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
@@ -124,12 +145,13 @@ def main():
     import torch
     on_gpu = args.device != "cpu" and torch.cuda.is_available()
     results = []
-    for profile in args.profiles:
-        steps = args.steps if (profile != "paper" or on_gpu) else min(args.steps, args.warmup + 3)
-        result = measure(profile, args.model, steps, args.warmup, args.device, args.threads, {})
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    full = [full_run(args.model, args.device)] if args.full_cpu_run else []
+    for model in args.models:
+        for profile in args.profiles:
+            steps = args.steps if (profile != "paper" or on_gpu) else min(args.steps, args.warmup + 3)
+            result = measure(profile, model, steps, args.warmup, args.device, args.threads, {})
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    full = [full_run(model, args.device) for model in args.models] if args.full_cpu_run else []
     print(f"wrote {write_report(results, full, args)}")
 
 

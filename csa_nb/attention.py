@@ -61,6 +61,7 @@ class ContextualAttention(nn.Module):
         softmax_scale: float = 10.0,  # lambda of the scaled softmax
         fuse: bool = True,  # attention propagation
         fuse_size: int = 3,  # kernel of the attention propagation
+        keep_known: bool = False,  # True: return the input features outside the hole (DeepFill v1 rebuilds every position)
     ):
         super().__init__()
         if patch_size % 2 != 1 or fuse_size % 2 != 1:
@@ -68,7 +69,7 @@ class ContextualAttention(nn.Module):
         if rate < 1:
             raise ValueError(f"rate must be >= 1, got {rate}")
         self.patch_size, self.rate, self.softmax_scale = patch_size, rate, softmax_scale
-        self.fuse, self.fuse_size = fuse, fuse_size
+        self.fuse, self.fuse_size, self.keep_known = fuse, fuse_size, keep_known
 
     def attention(self, foreground, background, hole):
         "Scores -> propagation -> masked softmax at matching resolution; (B, L, L) with rows = foreground positions."
@@ -91,7 +92,7 @@ class ContextualAttention(nn.Module):
         mask: torch.Tensor,  # (B, 1, h, w) feature-level hole mask, 1 = hole
         return_attention: bool = False,  # also return the attention (B, h*w/rate^2, h*w/rate^2)
     ):
-        "The features rebuilt from attended known patches (every position, as DeepFill v1), same shape."
+        "The features rebuilt from attended known patches (every position, as DeepFill v1, unless `keep_known`), same shape."
         hole = check_feature_mask(features, mask, "ContextualAttention")
         batch, channels, height, width = features.shape
         rate = self.rate
@@ -106,6 +107,8 @@ class ContextualAttention(nn.Module):
         pasted = torch.einsum("bkl,bfl->bkf", raw, attention)  # (B, C*2r*2r, L_f)
         out = F.fold(pasted, padded.shape[-2:], 2 * rate, stride=rate)
         out = out[:, :, before:before + height, before:before + width] / 4.0
+        if self.keep_known:
+            out = features * (1 - hole) + out * hole
         return (out, attention) if return_attention else out
 
 # %% ../nbs/02a_attention.ipynb #a3d1cb0f
@@ -146,6 +149,7 @@ class ShiftLayer(nn.Module):
     ):
         "Features with every hole position replaced by the features of its most similar known position."
         hole = check_feature_mask(features, mask, "ShiftLayer")
-        shifted, attention = shift_connection(features, features, hole, return_attention=True)
+        result = shift_connection(features, features, hole, return_attention=return_attention)
+        shifted, attention = result if return_attention else (result, None)
         out = features * (1 - hole) + shifted * hole
         return (out, attention) if return_attention else out

@@ -49,3 +49,55 @@ def test_build_and_step(name):
     result = subprocess.run([sys.executable, "-c", SCRIPT, name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"ok {name}" in result.stdout
+
+
+TRAIN_SCRIPT = r"""
+import sys, tempfile, torch
+from csa_nb.config import make_config
+from csa_nb.train import train, load_checkpoint, load_model
+name = sys.argv[1]
+with tempfile.TemporaryDirectory() as tmp:
+    config = make_config("smoke", {"model": {"name": name}, "train": {"steps": 2, "threads": 1}})
+    train(config, tmp, progress=False)
+    assert load_checkpoint(f"{tmp}/last.pt")["step"] == 2
+    model, _ = load_model(f"{tmp}/last.pt", "cpu")
+    assert type(model).__module__.startswith("csa_nb.baselines."), type(model)
+print("trained", name)
+"""
+
+# single-stage models have no rough output (GeneratorOutput.rough is None), which csa_nb.train.sample_grid does not
+# handle yet; the integrator has the one-line fix (use output.refined when output.rough is None)
+_NO_ROUGH = pytest.mark.xfail(reason="csa_nb.train.sample_grid reads output.rough, which single-stage models leave None",
+                              raises=AssertionError, strict=False)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_NO_ROUGH) if n in ("pconv", "shift") else n for n in TRAINABLE])
+def test_trains_on_smoke(name):
+    "Two training steps with the project's trainer, a checkpoint, and the model loaded back from it."
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trained {name}" in result.stdout
+
+
+def test_classical_methods_through_the_evaluator():
+    "The classical inpaint_fns run through csa_nb.metrics.evaluate on the same masks, and beat a flat grey fill."
+    import numpy as np
+    import torch
+    from csa_nb.baselines import CLASSICAL_METHODS
+    from csa_nb.config import make_config
+    from csa_nb.data import build_dataset
+    from csa_nb.masks import center_mask, irregular_mask
+    from csa_nb.metrics import evaluate
+
+    config = make_config("smoke")
+    dataset = build_dataset(config.data, "test")
+    size = config.data.image_size
+    masks = [center_mask(size), irregular_mask(size, (0.1, 0.2), seed=0), irregular_mask(size, (0.3, 0.4), seed=1)]
+    grey = lambda image, mask: image * (1 - mask)  # the hole at 0, mid-grey in [-1, 1]
+    baseline = evaluate(grey, dataset, masks, limit=3)
+    for name, method in CLASSICAL_METHODS.items():
+        table = evaluate(method, dataset, masks, limit=3)
+        overall = table[table["bin"] == "all"].iloc[0]
+        assert overall["images"] == 3
+        assert overall["psnr_mean"] > baseline[baseline["bin"] == "all"].iloc[0]["psnr_mean"] + 1, (name, overall)

@@ -242,12 +242,14 @@ def test_batch_skips_and_reports_bad_files(files, stand_in, capsys):
     Image.fromarray(files.photo).save(images / "e.png")
     Image.fromarray(np.full((40, 60), 255, np.uint8)).save(masks / "e.png")  # all hole
     (images / "notes.txt").write_text("ignored: not an image suffix")
+    Image.fromarray(files.photo).save(images / "a.jpg")  # same output name as a.png
     status, lines = run_main([images, masks, "-o", files.root / "out", "--quiet"], capsys)
     assert status == 1
     assert sorted(p.name for p in (files.root / "out").iterdir()) == ["a.png", "d.png"]
-    assert lines[0] == f"csa-inpaint: inpainted 2 of 5 images into {files.root / 'out'}; skipped 3:"
-    assert [line.split(":")[1].strip() for line in lines[1:]] == ["skipped b.png", "skipped c.png", "skipped e.png"]
-    assert "not a valid image file" in lines[1] and "no mask named c" in lines[2] and "whole image" in lines[3]
+    assert lines[0] == f"csa-inpaint: inpainted 2 of 6 images into {files.root / 'out'}; skipped 4:"
+    assert [line.split(":")[1].strip() for line in lines[1:]] == ["skipped a.png", "skipped b.png", "skipped c.png", "skipped e.png"]
+    assert "already taken by a.jpg" in lines[1]
+    assert "not a valid image file" in lines[2] and "no mask named c" in lines[3] and "whole image" in lines[4]
 
 
 def test_batch_one_mask_for_all(files, stand_in, capsys):
@@ -378,3 +380,21 @@ def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
     train.save_checkpoint(stored, tmp_path / "mismatch.pt")
     with pytest.raises(InputError, match="do not fit the model its config describes"):
         load_inpainting_model(tmp_path / "mismatch.pt", "cpu")
+
+
+def test_demo_shows_csa_attention(files):
+    "The widget with a real (untrained, smoke-size) CSA generator shows the attention of the chosen hole pixel."
+    pytest.importorskip("ipywidgets")
+    from csa_nb.config import make_config
+    from csa_nb.inference import inpainting_demo
+    from csa_nb.networks import CSAGenerator
+    torch.manual_seed(0)
+    config = make_config("smoke")
+    demo = inpainting_demo(CSAGenerator(config.model, config.data.image_size), images={"photo": files.photo})
+    status = demo.children[4]
+    assert status.value.startswith("attention of pixel (20, 30) over the"), status.value
+    attention_panel = demo.children[3].children[3].children[1]
+    before = attention_panel.value
+    demo.children[2].children[0].value = 0.05  # a pixel outside the hole: explained, not an exception
+    assert "attention exists only inside the hole" in status.value
+    assert attention_panel.value != before

@@ -187,6 +187,8 @@ def test_evaluator_is_deterministic_and_batch_size_free(dataset):
     pd.testing.assert_frame_equal(first, evaluate(blur_fill, dataset, masks, batch_size=1), check_exact=False, rtol=1e-6)
     assert first["bin"].tolist() == ["all", "0-10%", "20-30%"]
     assert first["images"].tolist() == [5, 2, 3]
+    per_image = first.attrs["per_image"]
+    assert per_image["image"].tolist() == [0, 1, 2, 3, 4] and per_image["mask"].tolist() == [0, 1, 0, 1, 0]  # image i, mask i mod M
 
 
 def test_summary_std_is_sample_std(dataset):
@@ -257,3 +259,63 @@ def test_save_table_round_trip(tmp_path, dataset):
     assert text.startswith("| bin | images | l1_percent_mean |") and text.rstrip().endswith("Profile smoke, seed 0.")
     assert f"| all | 5 | {table.loc[0, 'l1_percent_mean']:.3f} |" in text
     assert to_markdown(pd.DataFrame({"x": [float("inf")], "y": ["a"]})).splitlines()[2] == "| inf | a |"
+
+
+def test_perceptual_metrics_glue_with_stand_in_networks(dataset, tmp_path, monkeypatch):
+    """LPIPS per image and FID per table row, with stand-ins for the `lpips` and `pytorch_fid` packages (not installed here):
+    the stand-in LPIPS is the mean absolute difference, the stand-in Inception 'features' are the mean colours."""
+    import importlib.machinery
+    import sys
+    import types
+
+    class FakeLpips(torch.nn.Module):
+        def __init__(self, net, verbose):
+            super().__init__()
+
+        def forward(self, a, b):
+            return (a - b).abs().mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)
+
+    class FakeInception(torch.nn.Module):
+        BLOCK_INDEX_BY_DIM = {2048: 3}
+
+        def __init__(self, blocks):
+            super().__init__()
+
+        def forward(self, x):  # x in [0, 1]
+            return [x.mean(dim=(2, 3))[:, :, None, None]]
+
+    lpips = types.ModuleType("lpips")
+    lpips.__spec__ = importlib.machinery.ModuleSpec("lpips", None)
+    lpips.LPIPS = FakeLpips
+    fid_package = types.ModuleType("pytorch_fid")
+    fid_package.__spec__ = importlib.machinery.ModuleSpec("pytorch_fid", None)
+    inception = types.ModuleType("pytorch_fid.inception")
+    inception.InceptionV3 = FakeInception
+    fid_package.inception = inception
+    monkeypatch.setitem(sys.modules, "lpips", lpips)
+    monkeypatch.setitem(sys.modules, "pytorch_fid", fid_package)
+    monkeypatch.setitem(sys.modules, "pytorch_fid.inception", inception)
+    old_hub = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path))
+    try:
+        (tmp_path / "checkpoints").mkdir()
+        for name in ("alexnet-owt-7be5be79.pth", "pt_inception-2015-12-05-6726825d.pth"):
+            (tmp_path / "checkpoints" / name).write_bytes(b"")
+        assert perceptual_metrics_status() == {"lpips": "available", "fid": "available"}
+        masks = [square_mask(32, 16), square_mask(32, 6)]
+        table = evaluate(blur_fill, dataset, masks, perceptual=True, batch_size=2)
+    finally:
+        torch.hub.set_dir(old_hub)
+    per_image = table.attrs["per_image"]
+    np.testing.assert_allclose(per_image["lpips"], per_image["l1_percent"] / 50, rtol=1e-5)  # |a - b| in [-1, 1] = 2 x L1 in [0, 1]
+    # FID of the 'all' row from the stand-in features computed here, independently
+    real, fake = [], []
+    for row in per_image.itertuples():
+        image = dataset[row.image][None]
+        mask = torch.from_numpy(masks[row.mask])[None, None]
+        composited = image * (1 - mask) + blur_fill(image * (1 - mask), mask).clamp(-1, 1) * mask
+        real.append(((image + 1) / 2).mean(dim=(2, 3))[0].double().numpy())
+        fake.append(((composited + 1) / 2).mean(dim=(2, 3))[0].double().numpy())
+    assert table.loc[0, "fid"] == pytest.approx(frechet_distance(np.stack(real), np.stack(fake)), rel=1e-6, abs=1e-9)
+    assert table["bin"].tolist() == ["all", "0-10%", "20-30%"] and np.isfinite(table["fid"]).all()
+    assert table.loc[0, "lpips_mean"] == pytest.approx(per_image["lpips"].mean())

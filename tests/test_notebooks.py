@@ -1,19 +1,22 @@
 """Run every component notebook in nbs/ as a test, with nbdev's runner (cells flagged `#| slow` are skipped).
 
+Each notebook runs in its own Python process, as it would in a fresh Jupyter kernel: notebooks redefine the classes
+they export (and register models by name), so sharing one interpreter would let one notebook see another's state.
 Experiment notebooks (nbs/experiments/) are executed by papermill in tests/test_reproduce.py instead.
 """
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from nbdev.test import test_nb as run_notebook_tests
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(
-    p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", "."))
-)
+NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
+RUNNER = ("import sys; from nbdev.test import test_nb; "
+          "ok, seconds = test_nb(sys.argv[1], skip_flags=['slow'], basepath=sys.argv[2]); sys.exit(0 if ok else 1)")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook(notebook, capsys):
-    passed, seconds = run_notebook_tests(notebook, skip_flags=["slow"], basepath=ROOT)
-    assert passed, f"{notebook.name} failed (traceback above)"
+def test_notebook(notebook):
+    run = subprocess.run([sys.executable, "-c", RUNNER, str(notebook), str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, f"{notebook.name} failed:\n{run.stderr[-6000:]}"

@@ -201,18 +201,31 @@ def assert_same_run(reference, resumed):
 
 # ---------------------------------------------------------------- kill -9 and resume
 def test_sigkill_then_resume_is_bit_exact_standin(tmp_path, worker):
+    "kill -9 after the first checkpoint, resume, SIGTERM, resume again: the same weights as one uninterrupted run."
     steps = 150
     reference = train(standin_config(steps=steps, checkpoint_every=10, batch_size=2), tmp_path / "reference", progress=False,
                       **standin_parts())
     killed = tmp_path / "killed"
     checkpoint = kill_after_first_checkpoint([sys.executable, worker, killed, steps, "fresh", 1, 2], killed)
     assert 0 < checkpoint["step"] < steps
+    # resumed, then stopped politely: SIGTERM once the run has moved past its resume point -> checkpoint, exit
+    process = subprocess.Popen([str(c) for c in [sys.executable, worker, killed, steps, "resume", 1, 2]], env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not any(int(r["step"]) > checkpoint["step"] for r in csv.DictReader(open(killed / "log.csv"))):
+        assert process.poll() is None and time.monotonic() < deadline, "the resumed run did not get going"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "stopped by SIGTERM after step" in stderr, stderr[-2000:]
+    stopped = load_checkpoint(killed / "last.pt")["step"]
+    assert checkpoint["step"] < stopped < steps
     run([sys.executable, worker, killed, steps, "resume", 1, 2])
     assert_same_run(load_checkpoint(reference / "last.pt"), load_checkpoint(killed / "last.pt"))
     logged = [int(r["step"]) for r in csv.DictReader(open(killed / "log.csv"))]
     assert logged == list(range(1, steps + 1))  # rows logged after the checkpoint by the killed run were dropped
     sessions = json.loads((killed / "run.json").read_text())["sessions"]
-    assert [s["from_step"] for s in sessions] == [0, checkpoint["step"]]
+    assert [s["from_step"] for s in sessions] == [0, checkpoint["step"], stopped]
 
 
 def real_smoke_overrides(**train):
@@ -265,12 +278,16 @@ def test_ddp_two_processes_standin(tmp_path, worker):
 
 @needs_real_parts
 def test_ddp_two_processes_cli(tmp_path):
+    "csa-train under torchrun on the real smoke model, then resumed under torchrun: global batch 4 = 2 x 2."
     out = tmp_path / "ddp"
-    run(torchrun(2, "-m", "csa_nb.train", "--profile", "smoke", "--steps", "2", "--set", "train.batch_size=4",
-                 "--no-progress", "--out", out), timeout=300)
+    run(torchrun(2, "-m", "csa_nb.train", "--profile", "smoke", "--steps", "1", "--set", "train.batch_size=4",
+                 "--set", "train.threads=1", "--no-progress", "--out", out), timeout=300)
+    run(torchrun(2, "-m", "csa_nb.train", "--steps", "2", "--resume", "--no-progress", "--out", out), timeout=300)
     checkpoint = load_checkpoint(out / "last.pt")
     assert checkpoint["step"] == 2 and checkpoint["world_size"] == 2
-    assert json.loads((out / "run.json").read_text())["sessions"][0]["per_process_batch"] == 2
+    sessions = json.loads((out / "run.json").read_text())["sessions"]
+    assert [(s["from_step"], s["processes"], s["global_batch"], s["per_process_batch"]) for s in sessions] == [(0, 2, 4, 2), (1, 2, 4, 2)]
+    assert [int(r["images"]) for r in csv.DictReader(open(out / "log.csv"))] == [4, 8]
 
 
 # ---------------------------------------------------------------- command line
@@ -306,3 +323,63 @@ def test_cli_smoke_train_and_resume(tmp_path, capsys):
     from csa_nb.train import load_model
     model, config = load_model(out / "last.pt")
     assert config.profile == "smoke" and not model.training
+
+
+# ---------------------------------------------------------------- options that must not change the maths
+def test_worker_processes_and_channels_last(tmp_path):
+    "DataLoader workers give the same run as loading in the main process; channels-last trains to finite weights."
+    results = {}
+    for name, workers in [("main", 0), ("workers", 2)]:
+        parts = standin_parts()
+        config = standin_config(steps=4, batch_size=2)
+        config.data.num_workers = workers
+        train(config, tmp_path / name, progress=False, **parts)
+        results[name] = load_checkpoint(tmp_path / name / "last.pt")
+    assert_same_run(results["main"], results["workers"])
+    train(standin_config(steps=2), tmp_path / "channels_last", progress=False, channels_last=True, **standin_parts())
+    weights = load_checkpoint(tmp_path / "channels_last" / "last.pt")["model"]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_resume_beyond_the_total_is_refused(tmp_path):
+    train(standin_config(steps=4), tmp_path / "run", progress=False, **standin_parts())
+    train(standin_config(steps=4), tmp_path / "run", resume=True, progress=False, **standin_parts())  # done already: no-op
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+    with pytest.raises(ValueError, match="already at step 4, beyond train.steps 2"):
+        train(standin_config(steps=2), tmp_path / "run", resume=True, progress=False, **standin_parts())
+
+
+def test_mixed_precision_step_code_paths_on_cpu():
+    "The AMP branches of a training step (bf16 autocast; fp16 with gradient scalers) run and update both networks (CPU autocast stands in for CUDA)."
+    from csa_nb.train import StepParts, make_optimizers, training_step
+    images = torch.stack(RecordingImages(count=2).images)
+    masks = StandInMasks(16).sample(2)
+    for dtype, scaled in [(torch.bfloat16, False), (torch.float16, True)]:
+        torch.manual_seed(0)
+        model = StandInModel()
+        generator_optimizer, discriminator_optimizer, discriminator_parameters = make_optimizers(model, standin_config())
+        scalers = [torch.amp.GradScaler("cpu", init_scale=16.0) if scaled else None for _ in range(2)]  # 2**16 would skip step 1 (overflow)
+        parts = StepParts(model, model.generator, None, generator_optimizer, discriminator_optimizer, discriminator_parameters,
+                          *scalers, autocast_dtype=dtype)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        _, logs = training_step(parts, images, masks, step=1)
+        assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
+        changed = {k.split(".")[0] for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])}
+        assert changed == {"generator", "discriminators"}, (dtype, changed)
+
+
+def test_tensorboard_receives_losses_and_samples(tmp_path, monkeypatch):
+    "When TensorBoard is installed the run also writes loss curves and sample grids to it (a recording writer stands in)."
+    import csa_nb.train as train_module
+    calls = []
+
+    class Writer:
+        def add_scalar(self, tag, value, step): calls.append(("scalar", tag, step))
+        def add_image(self, tag, image, step): calls.append(("image", tag, step, tuple(image.shape)))
+        def close(self): calls.append(("close",))
+
+    monkeypatch.setattr(train_module, "_tensorboard", lambda path: Writer())
+    train(standin_config(steps=2, sample_every=2, log_every=1), tmp_path / "run", progress=False, **standin_parts())
+    assert ("scalar", "loss/g_loss", 1) in calls and ("scalar", "speed/images_per_s", 2) in calls
+    assert [c for c in calls if c[0] == "image"] == [("image", "samples", 2, (3, 4 * 16, 4 * 16))]
+    assert calls[-1] == ("close",)

@@ -183,7 +183,19 @@ class PartialConvModel(InpaintingModel):
     def __init__(self, config: ExperimentConfig):
         super().__init__(PartialConvGenerator(config.data.image_size, config.model.width), {})
         self.config = config
-        self.vgg = load_vgg16(config.loss.vgg_weights, layers=PCONV_VGG_LAYERS)
+        object.__setattr__(self, "_vgg", None)  # a plain attribute, not a submodule: out of state_dict, loaded on first use
+
+    @property
+    def vgg(self) -> nn.Module:
+        "The frozen VGG16 of the loss (pool1-3), loaded on first use: inference never needs the VGG weights."
+        if self._vgg is None:
+            object.__setattr__(self, "_vgg", load_vgg16(self.config.loss.vgg_weights, layers=PCONV_VGG_LAYERS))
+        return self._vgg
+
+    @property
+    def vgg_weights(self) -> str:
+        "Which VGG16 weights the loss uses (read by the trainer for checkpoints and reports)."
+        return self.vgg.weights_description
 
     def discriminator_loss(self, image, mask, output):
         "No adversary in PC: a zero loss."
@@ -191,5 +203,8 @@ class PartialConvModel(InpaintingModel):
 
     def generator_loss(self, image, mask, output):
         "The PC total loss (valid + 6 hole + 0.05 perceptual + 120 style + 0.1 TV)."
-        total, logs = partial_conv_loss(self.vgg, image, output.refined, check_image_and_mask(image, mask))
+        vgg = self.vgg
+        if vgg.mean.device != image.device:
+            vgg.to(image.device)
+        total, logs = partial_conv_loss(vgg, image, output.refined, check_image_and_mask(image, mask))
         return total, {"loss": float(total.detach()), **logs}
