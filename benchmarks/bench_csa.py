@@ -91,6 +91,10 @@ def run_device(device: torch.device, repeats: int, with_reference: bool, referen
                 for similarity in ("paper", "official"):
                     layer = CoherentSemanticAttention(similarity)
                     row[f"fast {similarity}"], row[f"fast {similarity} cpu"] = best_time(lambda: layer(features, mask), device, repeats)
+                if batch > 1:  # the same samples one call each: the linear-scaling yardstick on the same data
+                    layer = CoherentSemanticAttention("paper")
+                    row["batch-1 calls"], row["batch-1 calls cpu"] = best_time(
+                        lambda: [layer(features[i:i + 1], mask[i:i + 1]) for i in range(batch)], device, repeats)
                 if device.type == "cpu" and torch.get_num_threads() > 1:
                     layer = CoherentSemanticAttention("paper", cpu_threads=None)
                     row["fast paper, all threads"] = best_time(lambda: layer(features, mask), device, repeats)[0]
@@ -127,7 +131,7 @@ def machine_description(threads: int) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    columns = ["device", "threads", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fast paper, all threads", "fwd+bwd official",
+    columns = ["device", "threads", "mask", "hole", "batch", "conv 3x3", "fast paper", "fast official", "fast paper, all threads", "batch-1 calls", "fwd+bwd official",
                "fwd+bwd autograd", "reference", "fast / conv", "reference / fast", "CPU time: conv", "CPU time: fast", "CPU: fast / conv"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -162,8 +166,10 @@ def check_targets(rows: list[dict], threads: int) -> list[str]:
     if one and eight:
         scale, cpu_scale = eight["fast paper"] / one["fast paper"], eight["fast paper cpu"] / one["fast paper cpu"]
         conv_scale = eight["conv 3x3"] / one["conv 3x3"]
-        results.append(f"- {TARGETS[2]}: batch 8 takes {scale:.2f}x batch 1 in wall time ({cpu_scale:.2f}x in CPU time; "
-                       f"the convolution: {conv_scale:.2f}x): {'met' if scale <= 8 else 'NOT met'}")
+        versus_calls = eight["fast paper"] / eight["batch-1 calls"]
+        results.append(f"- {TARGETS[2]}: batch 8 takes {scale:.2f}x the repeated batch-1 call in wall time ({cpu_scale:.2f}x in CPU "
+                       f"time; the convolution: {conv_scale:.2f}x): {'met' if scale <= 8 else 'NOT met'}; against eight batch-1 calls "
+                       f"on the same eight samples it takes {versus_calls:.2f}x: {'met' if versus_calls <= 1 else 'NOT met'}")
     return results
 
 
@@ -211,6 +217,9 @@ without autograd (`torch.no_grad`); `fwd+bwd`: forward and backward (similarity 
 `reference`: `csa_reference`, the per-position Python loop (the test oracle). The layer runs its CPU work with one
 intra-op thread by default (`cpu_threads=1`: its many small operations lose more to thread synchronisation than they gain,
 badly so on a loaded machine); `fast paper, all threads` is the same layer with `cpu_threads=None` (torch's setting).
+`batch-1 calls` (batch 8 rows): the eight samples of the batch, one call each. A repeated batch-1 call reuses an input that
+stays in the CPU cache (2 MB), while a batch of 8 (16 MB) does not, which flatters batch 1 for the layer and the convolution
+alike; the eight separate calls on distinct samples are the fair yardstick for "scales no worse than linearly".
 
 {format_table(rows)}
 
