@@ -53,7 +53,7 @@ class CSAModel(InpaintingModel):
     def vgg(self) -> VGG16Features | None:
         "The shared frozen VGG16 (loaded on first use), or None when no loss needs VGG features."
         if self._vgg is None and self.vgg_layers:
-            normalise = getattr(self.loss_config, "vgg_imagenet_normalise", True)
+            normalise = self.loss_config.vgg_imagenet_normalise
             object.__setattr__(self, "_vgg", load_vgg16(self.loss_config.vgg_weights, self.vgg_layers, normalise))
         return self._vgg
 

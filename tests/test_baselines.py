@@ -65,13 +65,7 @@ with tempfile.TemporaryDirectory() as tmp:
 print("trained", name)
 """
 
-# single-stage models have no rough output (GeneratorOutput.rough is None), which csa_nb.train.sample_grid does not
-# handle yet; the integrator has the one-line fix (use output.refined when output.rough is None)
-_NO_ROUGH = pytest.mark.xfail(reason="csa_nb.train.sample_grid reads output.rough, which single-stage models leave None",
-                              raises=AssertionError, strict=False)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_NO_ROUGH) if n in ("pconv", "shift") else n for n in TRAINABLE])
+@pytest.mark.parametrize("name", TRAINABLE)
 def test_trains_on_smoke(name):
     "Two training steps with the project's trainer, a checkpoint, and the model loaded back from it."
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

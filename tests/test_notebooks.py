@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
-RUNNER = ("import sys; from nbdev.test import test_nb; "
-          "ok, seconds = test_nb(sys.argv[1], skip_flags=['slow'], basepath=sys.argv[2]); sys.exit(0 if ok else 1)")
+RUNNER = ("import sys; from pathlib import Path; from nbdev.test import test_nb; "
+          "ok, seconds = test_nb(Path(sys.argv[1]), skip_flags=['slow'], basepath=sys.argv[2]); sys.exit(0 if ok else 1)")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
