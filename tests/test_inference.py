@@ -398,3 +398,25 @@ def test_demo_shows_csa_attention(files):
     demo.children[2].children[0].value = 0.05  # a pixel outside the hole: explained, not an exception
     assert "attention exists only inside the hole" in status.value
     assert attention_panel.value != before
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_shipping_checkpoint(files, tmp_path, half):
+    "The generator-only copy loads through inpaint and gives the same picture (float16: within a few levels)."
+    from csa_nb.inference import shipping_checkpoint
+    from csa_nb.train import load_checkpoint
+    full = smoke_checkpoint(tmp_path / "full.pt")
+    slim = shipping_checkpoint(full, tmp_path / "slim.pt", half=half)
+    stored = load_checkpoint(slim)
+    assert all(name.startswith("generator.") for name in stored["model"]) and stored["optimizers"] == {}
+    assert slim.stat().st_size < full.stat().st_size
+    expected = np.asarray(inpaint(files.photo, files.hole, full, device="cpu")).astype(int)
+    got = np.asarray(inpaint(files.photo, files.hole, slim, device="cpu")).astype(int)
+    assert np.abs(got - expected).max() <= (3 if half else 0)
+
+
+def test_shipping_checkpoint_refuses_other_models(tmp_path):
+    from csa_nb.inference import shipping_checkpoint
+    path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
+    with pytest.raises(InputError, match="only CSA checkpoints"):
+        shipping_checkpoint(path, tmp_path / "slim.pt")
