@@ -420,3 +420,16 @@ def test_shipping_checkpoint_refuses_other_models(tmp_path):
     path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
     with pytest.raises(InputError, match="only CSA checkpoints"):
         shipping_checkpoint(path, tmp_path / "slim.pt")
+
+
+def test_shipped_checkpoint_works_out_of_the_box(files, capsys):
+    "`csa-inpaint IMAGE MASK -o OUT` with no --checkpoint uses the packaged model."
+    if not inference.DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("this build ships no checkpoint")
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "out.png", "--device", "cpu"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
+    assert out.shape == files.photo.shape
+    assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
+    result = inpaint_details(files.photo, files.hole, device="cpu")
+    assert result.attention is not None and np.array_equal(np.asarray(result.image), out)
