@@ -433,3 +433,26 @@ def test_shipped_checkpoint_works_out_of_the_box(files, capsys):
     assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
     result = inpaint_details(files.photo, files.hole, device="cpu")
     assert result.attention is not None and np.array_equal(np.asarray(result.image), out)
+
+
+def test_threads_flag(files, stand_in, capsys):
+    "`--threads` sets torch's intra-op threads for the run and main() restores them; a count below 1 is one line."
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that "restored" differs from the run's 1
+    seen = []
+    original = inference.inpaint
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+    inference.inpaint = spy
+    try:
+        status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "t.png",
+                                  "--threads", "1"], capsys)
+    finally:
+        inference.inpaint = original
+    assert (status, lines, seen, torch.get_num_threads()) == (0, [], [1], 2)
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "t0.png",
+                              "--threads", "0"], capsys)
+    assert (status, lines) == (1, ["csa-inpaint: error: --threads must be at least 1, got 0"])
+    assert not (files.root / "t0.png").exists() and torch.get_num_threads() == 2
+    torch.set_num_threads(before)
