@@ -378,3 +378,22 @@ def test_build_model_names_the_known_models():
     with pytest.raises(ValueError, match=r"unknown model 'nope'; known: .*pconv"):
         from csa_nb.networks import build_model
         build_model(make_config("smoke", {"model": {"name": "nope"}}))
+
+
+@pytest.mark.parametrize("middle", ["csa", "ca", "shift"])
+def test_hole_over_the_whole_feature_map_trains_on(middle):
+    "A sample whose hole covers the middle layer's whole map (a huge hole at a small size) warns and passes through."
+    model_cfg = make_config("smoke", {"model": {"middle": middle}}).model
+    torch.manual_seed(0)
+    generator = CSAGenerator(model_cfg, 64)
+    masks = smoke_masks(2, 64)
+    masks[0] = 1
+    masks[0, :, :2, :2] = 0  # a few known pixels: a valid image mask, all hole at 8x8
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    with pytest.warns(UserWarning, match=r"sample\(s\) \[0\] covers the whole \(8, 8\) feature map"):
+        out = generator(image, masks, return_attention=True)
+    assert out.feature_mask[0].sum() == 64 and torch.isfinite(out.composited).all()
+    if middle == "csa":  # the passed-through sample has no attention rows; the other keeps its own
+        assert out.attention[0].shape == (0, 64) and out.attention[1].shape[0] == int(out.feature_mask[1].sum())
+    (out.composited - image).abs().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in generator.parameters() if p.grad is not None)
