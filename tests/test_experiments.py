@@ -1,0 +1,43 @@
+"""The run cache of the experiment notebooks: keys, stale-schema lookup, refusal to train."""
+import pytest
+import torch
+
+from csa_nb.config import config_to_dict
+from csa_nb.experiments import NotTrainedError, config_key, experiment_config, find_run, trained_model
+from csa_nb.train import CHECKPOINT_FORMAT
+
+
+def fake_run(folder, config_dict, step):
+    "A run folder whose last.pt is a valid (if weightless) checkpoint with the given stored config."
+    folder.mkdir(parents=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "config": config_dict, "step": step, "model": {}, "optimizers": {},
+                "rng": {}, "vgg_weights": "random"}, folder / "last.pt")
+    return folder
+
+
+def test_bookkeeping_fields_do_not_change_the_key():
+    config = experiment_config("smoke", "", "celeba")
+    busy = experiment_config("smoke", "", "celeba", {"train": {"threads": 1, "log_every": 3}})
+    other = experiment_config("smoke", "", "celeba", {"train": {"seed": 1}})
+    assert config_key(config) == config_key(busy) != config_key(other)
+
+
+def test_a_run_written_before_a_field_was_added_is_found(tmp_path):
+    config = experiment_config("smoke", "", "celeba")
+    stored = config_to_dict(config)
+    stored["model"].pop("similarity")  # as if the run predates this field; today's default fills it in
+    run = fake_run(tmp_path / "csa-0123456789", stored, config.train.steps)
+    assert find_run("csa", config, tmp_path) == run
+    assert trained_model("csa", config, tmp_path, train=False) == run / "last.pt"
+    changed = experiment_config("smoke", "", "celeba", {"model": {"similarity": "official"}})
+    assert find_run("csa", changed, tmp_path) is None  # a real difference is not matched
+    assert find_run("ca", config, tmp_path) is None  # nor another model's name
+
+
+def test_unfinished_or_missing_runs_are_refused_without_training(tmp_path):
+    config = experiment_config("smoke", "", "celeba")
+    with pytest.raises(NotTrainedError, match="not trained in this run"):
+        trained_model("csa", config, tmp_path, train=False)
+    fake_run(tmp_path / f"csa-{config_key(config)}", config_to_dict(config), config.train.steps - 1)
+    with pytest.raises(NotTrainedError, match=f"csa-{config_key(config)}"):
+        trained_model("csa", config, tmp_path, train=False)
