@@ -95,3 +95,41 @@ def test_classical_methods_through_the_evaluator():
         overall = table[table["bin"] == "all"].iloc[0]
         assert overall["images"] == 3
         assert overall["psnr_mean"] > baseline[baseline["bin"] == "all"].iloc[0]["psnr_mean"] + 1, (name, overall)
+
+
+FINETUNE_SCRIPT = r"""
+import tempfile, torch
+from csa_nb.config import make_config
+from csa_nb.train import train, load_checkpoint
+
+def run(folder, steps, resume=False):
+    config = make_config("smoke", {"model": {"name": "pconv"}, "train": {
+        "steps": steps, "threads": 1, "device": "cpu", "deterministic": True, "sample_every": 0, "finetune_step": 2}})
+    train(config, folder, resume=resume, progress=False)
+    return load_checkpoint(f"{folder}/last.pt")
+
+def norms(checkpoint, part):
+    return {k: v for k, v in checkpoint["model"].items() if f"unet.{part}_norms." in k and k.endswith("running_mean")}
+
+with tempfile.TemporaryDirectory() as tmp:
+    first_phase, whole = run(f"{tmp}/a", 2), run(f"{tmp}/b", 4)
+    assert [g["lr"] for g in first_phase["optimizers"]["generator"]["param_groups"]] == [2e-4]
+    assert [g["lr"] for g in whole["optimizers"]["generator"]["param_groups"]] == [5e-5]
+    frozen, after = norms(first_phase, "encoder"), norms(whole, "encoder")
+    assert frozen and all(torch.equal(frozen[k], after[k]) for k in frozen), "encoder batch norms moved in phase 2"
+    moving_before, moving_after = norms(first_phase, "decoder"), norms(whole, "decoder")
+    assert any(not torch.equal(moving_before[k], moving_after[k]) for k in moving_before), "decoder batch norms froze"
+    run(f"{tmp}/c", 3)  # stops inside phase 2; resuming re-enters it
+    resumed = run(f"{tmp}/c", 4, resume=True)
+    assert [g["lr"] for g in resumed["optimizers"]["generator"]["param_groups"]] == [5e-5]
+    assert all(torch.equal(frozen[k], norms(resumed, "encoder")[k]) for k in frozen)
+print("finetuned")
+"""
+
+
+def test_pconv_second_phase_freezes_the_encoder_batch_norms():
+    "train.finetune_step: lr 5e-5 and frozen encoder batch-norm statistics afterwards, also after a resume (PC's phase 2)."
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", FINETUNE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finetuned" in result.stdout

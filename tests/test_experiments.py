@@ -34,6 +34,26 @@ def test_a_run_written_before_a_field_was_added_is_found(tmp_path):
     assert find_run("ca", config, tmp_path) is None  # nor another model's name
 
 
+def test_a_run_is_found_by_its_config_yaml(tmp_path):
+    "find_run reads config.yaml first (cheap), with today's defaults filling in fields it lacks."
+    import yaml
+    config = experiment_config("smoke", "", "celeba", {"model": {"middle": "conv"}})
+    stored = config_to_dict(config)
+    stored["train"].pop("finetune_lr")
+    run = fake_run(tmp_path / "csa-old-scheme", {"broken": True}, config.train.steps)  # the checkpoint's config is not read
+    (run / "config.yaml").write_text(yaml.safe_dump(stored))
+    assert find_run("csa", config, tmp_path) == run
+    assert find_run("csa", experiment_config("smoke", "", "celeba"), tmp_path) is None
+
+
+def test_keys_ignore_defaults_so_new_fields_keep_them():
+    "Only settings that differ from ExperimentConfig()'s defaults enter the key."
+    config = experiment_config("smoke", "", "celeba")
+    explicit = experiment_config("smoke", "", "celeba", {"train": {"finetune_step": 0, "finetune_lr": 5e-5}})
+    assert config_key(config) == config_key(explicit)
+    assert config_key(config) != config_key(experiment_config("smoke", "", "celeba", {"train": {"finetune_step": 1}}))
+
+
 def test_unfinished_or_missing_runs_are_refused_without_training(tmp_path):
     config = experiment_config("smoke", "", "celeba")
     with pytest.raises(NotTrainedError, match="not trained in this run"):
