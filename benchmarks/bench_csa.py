@@ -30,7 +30,7 @@ from csa_nb.masks import center_mask, feature_hole_mask, irregular_mask  # noqa:
 
 CHANNELS, SIZE, IMAGE_SIZE = 512, 32, 256
 TARGETS = ("fast <= 1/2 conv (batch 1, centre, CPU)", "fast >= 5x faster than reference (batch 1, centre, CPU)",
-           "batch 8 <= 8 x batch 1 (centre, CPU)")
+           "batch 8 scales no worse than linearly (centre, CPU)")
 
 
 def feature_masks(kind: str, batch: int) -> torch.Tensor:
@@ -178,9 +178,10 @@ def check_targets(rows: list[dict], threads: int) -> list[str]:
         scale, cpu_scale = eight["fast paper"] / one["fast paper"], eight["fast paper cpu"] / one["fast paper cpu"]
         conv_scale = eight["conv 3x3"] / one["conv 3x3"]
         versus_calls = eight["fast paper"] / eight["batch-1 calls"]
-        results.append(f"- {TARGETS[2]}: batch 8 takes {scale:.2f}x the repeated batch-1 call in wall time ({cpu_scale:.2f}x in CPU "
-                       f"time; the convolution: {conv_scale:.2f}x): {'met' if scale <= 8 else 'NOT met'}; against eight batch-1 calls "
-                       f"on the same eight samples it takes {versus_calls:.2f}x: {'met' if versus_calls <= 1 else 'NOT met'}")
+        results.append(f"- {TARGETS[2]}: one batch-8 call takes {versus_calls:.2f}x the time of eight batch-1 calls on the same eight "
+                       f"samples: {'met' if versus_calls <= 1 else 'NOT met'}. Against one batch-1 call repeated eight times on a "
+                       f"single cached input it takes {scale:.2f}x ({cpu_scale:.2f}x in CPU time); that yardstick keeps a 2 MB input in "
+                       f"the CPU cache and flatters every operation at batch 1: the convolution takes {conv_scale:.2f}x by it")
     return results
 
 
