@@ -63,7 +63,8 @@ def measure(profile: str, model: str, steps: int, warmup: int, device: str, thre
     return {"profile": profile, "model": model, "image_size": config["data"]["image_size"], "width": config["model"]["width"],
             "batch": batch, "device": run["device"], "threads": run["threads"], "images_per_s": speed,
             "seconds_per_step": batch / speed, "cpu_seconds_per_step": cpu, "peak_memory_mb": float(rows[-1]["peak_memory_mb"]),
-            "measured_steps": len(timed), "process_wall_s": wall}
+            "measured_steps": len(timed), "process_wall_s": wall, "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
 
 
 def full_run(model: str, device: str) -> dict:
@@ -105,8 +106,10 @@ def write_report(results: list[dict], full: list[dict], args) -> Path:
              "process's peak resident size on CPU (torch itself takes ~0.5 GB). One step = one discriminator step + one generator step.",
              "`CPU s/step` is the process's CPU time per step: on a shared machine it is the steadier number (with one thread it is "
              "the wall time the step would take on an idle core); the estimate for the profile's steps uses it when the device is the CPU.",
-             "", "| profile | model | size | width | batch | device | threads | wall s/step | images/s | CPU s/step | peak memory (MB) | profile's steps | est. time for them |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "`measured`: when the row was measured (UTC) and the machine's 1-minute load average then (rows measured by different "
+             "runs of this script are kept, each with its own time; blank for rows older than this column).",
+             "", "| profile | model | size | width | batch | device | threads | wall s/step | images/s | CPU s/step | peak memory (MB) | profile's steps | est. time for them | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['profile']} | {r['model']} | failed: {r['error']} |||||||||")
@@ -116,14 +119,15 @@ def write_report(results: list[dict], full: list[dict], args) -> Path:
         estimate = total * per_step
         lines.append(f"| {r['profile']} | {r['model']} | {r['image_size']} | {r['width']} | {r['batch']} | {r['device']} | {r['threads']} | "
                      f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.2f} | {r['cpu_seconds_per_step']:.3f} | {r['peak_memory_mb']:.0f} | "
-                     f"{total} | {estimate / 60:.1f} min |")
+                     f"{total} | {estimate / 60:.1f} min | "
+                     + (f"{r['measured']}, load {r['load_1min']:.1f}" if "measured" in r else "") + " |")
     if full:
         lines += ["", "Whole `cpu`-profile runs (`csa-train --profile cpu`, wall time including start-up, checkpoints and samples):", ""]
         lines += [f"- {f['model']}: {f['seconds'] / 60:.1f} min{'' if f['ok'] else ' (failed)'}" for f in full]
-    lines += ["", "The `paper` profile is meant for a GPU; its CPU row only shows the scale. With one thread the estimate is the "
-              "time on one idle core; the `cpu` profile asks for 2 threads, which on 2 idle cores should take somewhat less "
-              "(not measured here: on a busy machine 2 threads are slower than 1, so use `--set train.threads=1` there). "
-              "On a shared machine the wall-clock columns move with the load; rerun before comparing."]
+    lines += ["", "The `paper` profile is meant for a GPU; its CPU rows only show the scale. On the CPU the estimate is CPU seconds "
+              "per step divided by the threads: the wall time on idle cores. With one thread that holds on a busy machine too; "
+              "with 2 threads only on an idle one (see the load): on a busy 2-core machine 2 threads are slower than 1, so use "
+              "`--set train.threads=1` there. The wall-clock columns move with the load; rerun before comparing."]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     return REPORT
