@@ -28,11 +28,11 @@ __all__ = ['DEFAULT_CHECKPOINT', 'IMAGE_SUFFIXES', 'InputError', 'read_image', '
            'InpaintingResult', 'inpaint_details', 'inpaint', 'feature_cell', 'attention_map', 'attention_overlay',
            'main', 'render_model_card', 'model_card']
 
-# %% ../nbs/11_inference.ipynb #de99b872
+# %% ../nbs/11_inference.ipynb #d6826d32
 class InputError(ValueError):
     "A problem with the user's image, mask or checkpoint, explained in the message."
 
-# %% ../nbs/11_inference.ipynb #9ba4db51
+# %% ../nbs/11_inference.ipynb #e38ba27c
 def read_image(
     path: str | Path,  # an image file
 ) -> Image.Image | np.ndarray:
@@ -56,7 +56,7 @@ def read_image(
             return cv2.cvtColor(deep, code)
     return image
 
-# %% ../nbs/11_inference.ipynb #8a538963
+# %% ../nbs/11_inference.ipynb #c7ee4ded
 @dataclass
 class ImageInfo:
     "What the input was, to give the result back in kind."
@@ -277,7 +277,7 @@ def load_inpainting_model(
         _MODEL_CACHE[key] = (generator.eval(), int(config.data.image_size))
     return _MODEL_CACHE[key]
 
-# %% ../nbs/11_inference.ipynb #45589038
+# %% ../nbs/11_inference.ipynb #6e8600df
 def shipping_checkpoint(
     source: str | Path,  # a checkpoint written by csa-train
     out: str | Path,  # where to write the slim copy
@@ -293,7 +293,7 @@ def shipping_checkpoint(
     slim = dict(stored, model=weights, optimizers={}, rng={})
     return save_checkpoint(slim, out)
 
-# %% ../nbs/11_inference.ipynb #da717ce1
+# %% ../nbs/11_inference.ipynb #9d4e25de
 @dataclass
 class Layout:
     "Where the input sits in the model's S x S canvas."
@@ -343,7 +343,7 @@ def from_canvas(
         crop = F.interpolate(crop, size=layout.size, mode="bicubic", align_corners=False)
     return crop[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
-# %% ../nbs/11_inference.ipynb #294bf14f
+# %% ../nbs/11_inference.ipynb #247b1525
 @dataclass
 class InpaintingResult:
     "The result of `inpaint_details`."
@@ -451,7 +451,7 @@ def attention_map(
                          "attention exists only inside the hole")
     return csa_attention_map(matrix, hole, cell).numpy()  # checks the matrix fits the map
 
-# %% ../nbs/11_inference.ipynb #586f5412
+# %% ../nbs/11_inference.ipynb #cdb25532
 def attention_overlay(
     result: InpaintingResult,  # from `inpaint_details`
     row: int,  # pixel of the input image
@@ -615,7 +615,7 @@ def main(
     finally:
         torch.set_num_threads(threads)
 
-# %% ../nbs/11_inference.ipynb #d126737e
+# %% ../nbs/11_inference.ipynb #0ae0284a
 def _metric_row(name: str, table) -> str:
     "One Markdown row: L1 %, L2 %, SSIM, PSNR of the 'all' row (as the paper orders them)."
     row = table.iloc[0]

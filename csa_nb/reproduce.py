@@ -29,7 +29,7 @@ __all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments',
            'ExperimentResult', 'run_experiment', 'notebook_profiles', 'write_index', 'committed_files',
            'check_overwrite', 'smoke_banner', 'label_smoke_figures', 'reproduce', 'parse_parameters', 'main']
 
-# %% ../nbs/12_reproduce.ipynb #731b97fc
+# %% ../nbs/12_reproduce.ipynb #a051d040
 PACKAGE_ROOT = Path(csa_nb.__file__).resolve().parent
 EXPERIMENTS_DIR = PACKAGE_ROOT.parent / "nbs" / "experiments"  # in a source checkout (pip install -e)
 

@@ -58,12 +58,31 @@ def script_to_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
+def keep_cell_ids(nb: nbformat.NotebookNode, old_path: str) -> nbformat.NotebookNode:
+    """Give cells of `nb` whose type and source are unchanged from the notebook at `old_path` their old ids.
+
+    Without this every round trip renumbers all cells, and each edit conflicts with every other edit of the notebook.
+    """
+    if not Path(old_path).exists():
+        return nb
+    old = nbformat.read(old_path, as_version=4)
+    free = {}
+    for cell in old.cells:
+        if "id" in cell:
+            free.setdefault((cell.cell_type, cell.source.rstrip()), []).append(cell["id"])
+    for cell in nb.cells:
+        ids = free.get((cell.cell_type, cell.source.rstrip()))
+        if ids:
+            cell["id"] = ids.pop(0)
+    return nb
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) >= 2 and argv[0] == "to-py":
         sys.stdout.write(notebook_to_script(argv[1]))
     elif len(argv) == 3 and argv[0] == "to-nb":
-        nb = script_to_notebook(Path(argv[1]).read_text(encoding="utf-8"))
+        nb = keep_cell_ids(script_to_notebook(Path(argv[1]).read_text(encoding="utf-8")), argv[2])
         nbformat.write(nb, argv[2])
     else:
         sys.exit(__doc__)
