@@ -10,6 +10,8 @@ truth; the script form is a scratch copy (keep it under the git-ignored `.drafts
 import json, re, sys
 from pathlib import Path
 
+import hashlib
+
 import nbformat
 
 MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
@@ -58,12 +60,32 @@ def script_to_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
+def keep_cell_ids(nb: nbformat.NotebookNode, old_path: str) -> None:
+    """Give each cell of `nb` the id its unchanged twin has in the notebook at `old_path` (if any), else an id derived
+    from its source, so rewriting a notebook changes the ids of edited cells only and merges stay small."""
+    old = nbformat.read(old_path, as_version=4).cells if Path(old_path).is_file() else []
+    by_source: dict[tuple, list[str]] = {}
+    for cell in old:
+        by_source.setdefault((cell.cell_type, cell.source), []).append(cell.get("id"))
+    taken = set()
+    for cell in nb.cells:
+        ids = by_source.get((cell.cell_type, cell.source)) or []
+        ids = [i for i in ids if i and i not in taken]
+        if ids:
+            cell.id = ids[0]
+        else:
+            digest = hashlib.sha1(cell.source.encode("utf-8")).hexdigest()
+            cell.id = next(digest[k:k + 8] for k in range(0, 33) if digest[k:k + 8] not in taken)
+        taken.add(cell.id)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) >= 2 and argv[0] == "to-py":
         sys.stdout.write(notebook_to_script(argv[1]))
     elif len(argv) == 3 and argv[0] == "to-nb":
         nb = script_to_notebook(Path(argv[1]).read_text(encoding="utf-8"))
+        keep_cell_ids(nb, argv[2])
         nbformat.write(nb, argv[2])
     else:
         sys.exit(__doc__)
