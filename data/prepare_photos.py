@@ -115,7 +115,7 @@ def fetch_deb(package: DebianPackage, folder: Path) -> Path:
     require_tool("apt-get")
     folder.mkdir(parents=True, exist_ok=True)
     spec = f"{package.name}={package.version}"
-    result = subprocess.run(["apt-get", "download", spec], cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(["apt-get", "download", spec], cwd=folder, capture_output=True, text=True, check=False)
     path = find_deb(package, folder)
     if result.returncode != 0 or path is None:
         last = (result.stderr.strip().splitlines() or ["no .deb written"])[-1]
@@ -128,7 +128,7 @@ def unpack(deb: Path, into: Path) -> Path:
     "Unpack `deb` into the folder `into` with dpkg-deb -x (no install); `into`."
     require_tool("dpkg-deb")
     into.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True)
+    result = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CorpusError(f"dpkg-deb -x {deb} failed: {result.stderr.strip()}")
     return into
@@ -273,7 +273,7 @@ def perceptual_hash(image: Image.Image) -> int:
 
 def hash_distance(a: int, b: int) -> int:
     "How many of the 64 bits differ."
-    return bin(a ^ b).count("1")
+    return (a ^ b).bit_count()
 
 
 def near_duplicates(hashes: dict[str, int], max_distance: int) -> list[tuple[str, str, int]]:
@@ -485,6 +485,7 @@ def build(
                      "licence": photo.licence, "copyright": photo.copyright, "split": splits[name],
                      "width": photo.image.width, "height": photo.image.height,
                      "sha256": hashlib.sha256(encoded[name]).hexdigest()})
+    rows.sort(key=lambda r: r["file"])
     write_manifest(rows, partial / "manifest.csv")
     check_corpus(partial, max_distance)
     if out.exists():
