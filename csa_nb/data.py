@@ -22,11 +22,12 @@ from torch.utils.data import Dataset
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS', 'PLACES2_META_DIRS',
-           'PARIS_DIRS', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError', 'DatasetNotFoundError', 'CorruptImageWarning',
-           'list_images', 'UnreadableImageError', 'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image',
-           'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset',
-           'places2_dataset', 'paris_dataset', 'detect_dataset', 'BuiltinSource', 'builtin_images', 'BuiltinTile',
-           'builtin_tiles', 'BuiltinDataset', 'builtin_dataset', 'build_dataset']
+           'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError', 'DatasetNotFoundError',
+           'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'to_rgb', 'load_image', 'image_to_tensor',
+           'tensor_to_image', 'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset',
+           'celeba_dataset', 'places2_dataset', 'paris_dataset', 'detect_dataset', 'photo_corpus_counts',
+           'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset',
+           'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -524,6 +525,25 @@ def detect_dataset(
             or _find_meta(root, "categories_places365.txt"):
         return "places2"
     return "folder"
+
+# %% ../nbs/00_data.ipynb #dc8ad7ae
+PHOTO_CORPUS_MANIFEST = "manifest.csv"  # written by data/prepare_photos.py
+_PHOTO_CORPUS_COLUMNS = {"file", "package", "path", "licence", "split"}
+
+
+def photo_corpus_counts(
+    root: str | Path,  # a dataset folder
+) -> dict[str, int] | None:
+    "Photographs per split (train, val, test) of a photo corpus, from its manifest.csv; None for any other folder."
+    manifest = Path(root).expanduser() / PHOTO_CORPUS_MANIFEST
+    if not manifest.is_file():
+        return None
+    with open(manifest, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not _PHOTO_CORPUS_COLUMNS <= set(reader.fieldnames or ()):
+            return None
+        splits = [row["split"] for row in reader]
+    return {split: splits.count(split) for split in SPLITS}
 
 # %% ../nbs/00_data.ipynb #335cdcf0
 @dataclass(frozen=True)

@@ -148,6 +148,8 @@ def experiment_config(
     "The config of one model of a table: the profile, the table's dataset (or builtin), then `overrides`."
     if not data_path:
         data = {"dataset": "builtin"}
+    elif _plain_folder(Path(data_path)):
+        data = {"dataset": "folder", "root": str(data_path)}
     else:
         data = dict(PAPER_DATA[paper_data])
         own_folder = Path(data_path) / data["dataset"]  # a folder of datasets: /data/celeba, /data/places2, /data/paris
@@ -155,11 +157,22 @@ def experiment_config(
     return apply_overrides(make_config(profile, {"data": data}), overrides)
 
 
+def _plain_folder(path: Path) -> bool:
+    "Is `path` a plain image folder (such as the photo corpus) rather than a paper dataset or a folder of them?"
+    from csa_nb.data import detect_dataset
+    own = {d["dataset"] for d in PAPER_DATA.values()}
+    return path.is_dir() and not any((path / name).is_dir() for name in own) and detect_dataset(path) == "folder"
+
+
 def dataset_description(config: ExperimentConfig, split: str = "test") -> str:
     "How captions name the evaluation data."
+    from csa_nb.data import photo_corpus_counts
     data = config.data
     if data.dataset == "builtin":
         return f"builtin photographs ({split} crops; not the paper's dataset)"
+    counts = photo_corpus_counts(data.root) if data.dataset == "folder" and data.root else None
+    if counts:
+        return f"photo corpus ({sum(counts.values())} photographs), {split} split ({counts[split]}) at {data.root}"
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 

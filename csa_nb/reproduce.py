@@ -94,7 +94,8 @@ DIFFERENCES = """\
 - **Data.** Without `--data`, every table runs on the builtin photographs (crops of the colour photographs shipped inside
   scikit-image and matplotlib), not on CelebA, Places2 or Paris StreetView, which cannot be downloaded here. With `--data PATH`
   (one dataset's folder, or a folder holding `celeba/`, `places2/` and `paris/`) the same notebooks use the paper's dataset
-  for each table. On the builtin data, tables that differ only in their dataset
+  for each table; a plain image folder (such as the photo corpus of `data/prepare_photos.py`) serves every table, and the
+  captions name it. On the builtin data, tables that differ only in their dataset
   coincide: Table 10 repeats Table 1, Table 11 repeats Table 2, and the CSA rows of Tables 6-9 are one and the same model.
 - **Scale.** The `smoke` and `cpu` profiles shrink the image size and the network width and train for minutes, not days;
   their numbers show whether the pipeline works and how methods order, not the paper's absolute values. Only the `paper`
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="csa-reproduce", description="Regenerate the paper's tables and figures with papermill.")
     parser.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run profile (default: smoke)")
     parser.add_argument("--only", default=None, help="comma-separated experiment names, e.g. table6,fig4")
-    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView); default: builtin photographs")
+    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView, or an image folder such as the photo corpus); default: builtin photographs")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--runs", default=None, help="cache of trained models shared between notebooks (default: runs/PROFILE in the working directory)")
     parser.add_argument("--notebooks", default=str(EXPERIMENTS_DIR), help="folder of experiment notebooks")

@@ -976,6 +976,10 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
     if args.model: _set_nested(overrides, "model.name", args.model)
     if args.steps is not None: _set_nested(overrides, "train.steps", args.steps)
     if args.device: _set_nested(overrides, "train.device", args.device)
+    if getattr(args, "data", None):  # a dataset folder: its layout decides data.dataset (--set can still change it)
+        from csa_nb.data import detect_dataset
+        _set_nested(overrides, "data.dataset", detect_dataset(args.data))
+        _set_nested(overrides, "data.root", str(args.data))
     for item in args.set or []:
         if "=" not in item: raise ValueError(f"--set wants section.key=value, got {item!r}")
         key, text = item.split("=", 1)
@@ -1005,6 +1009,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="total training steps (train.steps); with --resume the total to reach")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, last.pt, log.csv, samples/")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--data", help="dataset folder (CelebA, Places2, Paris StreetView or a plain image folder such as the "
+                        "photo corpus); its layout is detected. Default: the profile's (builtin photographs)")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value, e.g. train.batch_size=8")
     parser.add_argument("--device", help="auto | cpu | cuda (train.device)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
