@@ -621,4 +621,5 @@ d = { 'settings': { 'branch': 'main',
                             'csa_nb.vgg.load_vgg16': ('vgg.html#load_vgg16', 'csa_nb/vgg.py'),
                             'csa_nb.vgg.vgg16_imagenet_path': ('vgg.html#vgg16_imagenet_path', 'csa_nb/vgg.py'),
                             'csa_nb.vgg.vgg16_layer_shape': ('vgg.html#vgg16_layer_shape', 'csa_nb/vgg.py'),
+                            'csa_nb.vgg.vgg_weights_label': ('vgg.html#vgg_weights_label', 'csa_nb/vgg.py'),
                             'csa_nb.vgg.weights_cli': ('vgg.html#weights_cli', 'csa_nb/vgg.py')}}}
