@@ -15,6 +15,7 @@ import pandas as pd
 from .config import ExperimentConfig, apply_overrides, config_to_dict, make_config
 from .masks import PAPER_BINS
 from .metrics import save_table
+from .vgg import vgg_weights_label
 
 # %% auto #0
 __all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'side_by_side', 'caption', 'write_table',
@@ -97,7 +98,7 @@ def caption(
         f" Generated on the `{config.profile}` profile (reduced scale, not the paper's setting): compare trends, not absolute values.")
     return (f"{title}. Profile `{config.profile}`, dataset {dataset}, {config.data.image_size}x{config.data.image_size} px, "
             f"{n_images} images, masks: {masks}, seed {config.train.seed}, {config.train.steps} training steps "
-            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or config.loss.vgg_weights}.{profile_note}")
+            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or vgg_weights_label(config.loss.vgg_weights)}.{profile_note}")
 
 
 def write_table(

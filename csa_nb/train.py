@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, make_config, save_config
+from .vgg import HED_DESCRIPTION
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES', 'DistributedContext', 'resolve_device',
@@ -567,6 +568,7 @@ def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = Non
     spec = config.loss.vgg_weights
     if spec == "random": return "random (seeded initialisation, no ImageNet weights; results are not comparable to the paper)"
     if spec == "imagenet": return "imagenet (torchvision VGG16 ImageNet weights from the local torch cache)"
+    if spec == "hed": return f"{HED_DESCRIPTION} (HED's natural-image VGG16, Caffe BGR input)"
     path = Path(spec)
     if path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
