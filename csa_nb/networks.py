@@ -72,7 +72,7 @@ def composite(
     "`known * (1 - mask) + predicted * mask`: the prediction pasted into the hole."
     return known * (1 - mask) + predicted * mask
 
-# %% ../nbs/03_networks.ipynb #32c1b2b2
+# %% ../nbs/03_networks.ipynb #29591b50
 def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
     "Mean of the four neighbours of every pixel, image borders replicated."
     padded = nn.functional.pad(u, (1, 1, 1, 1), mode="replicate")
@@ -83,7 +83,7 @@ def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
 def harmonic_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
-    iterations: int = 20,  # Jacobi sweeps at each pyramid level
+    iterations: int = 40,  # Jacobi sweeps at each pyramid level (20 -> 40: +0.4 dB on 10-20 % strokes, builtin test crops)
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
     with torch.autocast(image.device.type, enabled=False):
