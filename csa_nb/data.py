@@ -27,7 +27,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS',
            'tensor_to_image', 'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset',
            'celeba_dataset', 'places2_dataset', 'paris_dataset', 'detect_dataset', 'photo_corpus_counts',
            'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset',
-           'build_dataset']
+           'PhotoWindows', 'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -713,6 +713,47 @@ def builtin_dataset(
     "The builtin dataset's `split`: crops of photographs that ship with scikit-image and matplotlib."
     split = _check_split(split)
     return BuiltinDataset("train" if split == "train" else "test", image_size, flip)
+
+# %% ../nbs/00_data.ipynb #a285300b
+class PhotoWindows(Dataset):
+    "Disjoint S x S windows of every photograph in a folder (flat windows dropped), as (3, S, S) tensors in [-1, 1]."
+
+    def __init__(
+        self,
+        root: str | Path,  # folder of photographs (searched recursively)
+        image_size: int,  # side S of the windows
+        short_side: int = 512,  # photographs are first brought down to this shorter side (never enlarged)
+        what: str = "photograph folder",  # how error messages name `root`
+    ):
+        self.root, self.image_size = _require_dir(root, what), _check_size(image_size)
+        self.files = list_images(self.root, what=what)
+        if not self.files:
+            raise DatasetNotFoundError(f"no images in {what} '{self.root}'")
+        self.images, self.windows = [], []
+        for index, name in enumerate(self.files):
+            image = load_image(self.root / name)
+            scale = min(1.0, short_side / min(image.size))
+            if scale < 1:
+                image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+            if min(image.size) < self.image_size:
+                image = fit_image(image, self.image_size, "center-crop")
+            pixels = image_to_tensor(image)
+            gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
+            self.images.append(pixels)
+            for top in _spread(image.height, self.image_size, overlap=False):
+                for left in _spread(image.width, self.image_size, overlap=False):
+                    if gray[top:top + self.image_size, left:left + self.image_size].std() >= _FLAT_STD:
+                        self.windows.append((index, top, left))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image, top, left = self.windows[index]
+        return self.images[image][:, top:top + self.image_size, left:left + self.image_size].clone()
+
+    def __repr__(self) -> str:
+        return f"PhotoWindows({len(self)} windows of {self.image_size} px from {len(self.files)} photographs in {self.root})"
 
 # %% ../nbs/00_data.ipynb #e4a8bf91
 DATASETS = ("builtin", "folder", "celeba", "places2", "paris")
