@@ -462,7 +462,7 @@ def places2_dataset(
     folders = {c: _category_folder(base, c) for c in categories}
     if all(folders.values()):  # images sorted into category folders
         files = [f"{folder.relative_to(base).as_posix()}/{name}" for folder in folders.values()
-                 for name in list_images(folder, what=f"Places2 category folder")]
+                 for name in list_images(folder, what="Places2 category folder")]
         return ImageFolderDataset(base, image_size, resize, flip, files=files, what=f"Places2 {split} folder")
     if split != "val":
         missing = [c for c, f in folders.items() if f is None]

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from .masks import RATIO_BINS, hole_ratio, ratio_bin_of
+from .masks import RATIO_BINS, ratio_bin_of
 
 # %% auto #0
 __all__ = ['SSIM_SETTINGS', 'METRICS', 'to_unit_range', 'l1_percent', 'mean_squared_error', 'l2_percent', 'psnr', 'ssim',

@@ -8,7 +8,6 @@ checkpoint, plus an end-to-end check with a real (smoke-size, untrained) CSA che
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 

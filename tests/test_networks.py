@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from csa_nb.config import make_config
-from csa_nb.networks import (CSAGenerator, RefinementNet, RoughNet, MIDDLE_LAYERS, build_middle_layer, count_parameters,
+from csa_nb.networks import (CSAGenerator, RefinementNet, RoughNet, MIDDLE_LAYERS, count_parameters,
                              network_depth)
 
 torch.set_num_threads(1)
