@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig', 'make_config',
-           'apply_overrides', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
+__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig',
+           'TrainConfig', 'ExperimentConfig', 'make_config', 'apply_overrides', 'config_to_dict', 'config_from_dict',
+           'save_config', 'load_config']
 
 # %% ../nbs/09_config.ipynb #82ff81a7
 @dataclass
@@ -152,6 +153,13 @@ def apply_overrides(
 ) -> ExperimentConfig:
     "`config` with the nested `overrides` applied."
     return _merge(config, overrides or {}, "")
+
+# %% ../nbs/09_config.ipynb #40814267
+BOOKKEEPING_SETTINGS: tuple[str, ...] = (
+    "train.device", "train.threads", "data.num_workers",  # where and how fast the run goes
+    "train.log_every", "train.sample_every", "train.checkpoint_every", "train.val_every",  # what it records
+)
+RESUMABLE_SETTINGS: tuple[str, ...] = BOOKKEEPING_SETTINGS + ("train.steps", "data.root")  # may change when a run resumes
 
 # %% ../nbs/09_config.ipynb #d8a589a3
 def config_to_dict(config: ExperimentConfig) -> dict:
