@@ -69,6 +69,7 @@ class LossConfig:
     vgg_weights: str = "imagenet"  # imagenet (torchvision cache) | a file path | random (seeded; smoke/cpu only)
     vgg_imagenet_normalise: bool = True  # feed VGG ImageNet-normalised inputs (False: [-1, 1] as the released code)
     official_scaling: bool = False  # L1 x100 and GAN x0.2, D losses x0.5, as the released code
+    extra_terms: dict[str, float] = field(default_factory=dict)  # more generator terms: name -> weight (csa_nb.losses.register_loss_term)
 
 
 @dataclass
