@@ -6,8 +6,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-pytest.importorskip("csa_nb.networks")
-
 from csa_nb.config import make_config
 from csa_nb.csa_model import CSAModel
 from csa_nb.networks import build_model

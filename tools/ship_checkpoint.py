@@ -7,7 +7,8 @@ metrics measured now on the test split of its dataset, limits).
 """
 import sys
 
-from csa_nb.inference import DEFAULT_CHECKPOINT, model_card, shipping_checkpoint
+from csa_nb.inference import DEFAULT_CHECKPOINT, shipping_checkpoint
+from csa_nb.model_card import model_card
 
 
 def main(argv=None):
