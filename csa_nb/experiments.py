@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ExperimentConfig, apply_overrides, config_to_dict, make_config
+from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config
 from .masks import PAPER_BINS
 from .metrics import save_table
 from .vgg import vgg_weights_label
@@ -288,7 +288,7 @@ def comparison_figure(
     return figure
 
 # %% ../nbs/12a_experiments.ipynb #f8d6430a
-BOOKKEEPING = ("threads", "device", "log_every", "sample_every", "checkpoint_every", "val_every")  # train fields that do not change the model
+BOOKKEEPING = tuple(s.split(".")[1] for s in BOOKKEEPING_SETTINGS if s.startswith("train."))  # the train fields among them
 
 
 def changed_settings(values: dict, defaults: dict) -> dict:
@@ -308,7 +308,9 @@ def changed_settings(values: dict, defaults: dict) -> dict:
 def config_key(config: ExperimentConfig) -> str:
     "A short, stable hash of the settings that decide the trained model: those that differ from the defaults, minus bookkeeping."
     data = config_to_dict(config)
-    data["train"] = {k: v for k, v in data["train"].items() if k not in BOOKKEEPING}
+    for setting in BOOKKEEPING_SETTINGS:  # csa_nb.config's list, which the trainer's resume reads too
+        section, name = setting.split(".")
+        data[section].pop(name)
     changed = changed_settings(data, config_to_dict(ExperimentConfig()))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 

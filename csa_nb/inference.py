@@ -17,16 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 import csa_nb
 from .csa import attention_map as csa_attention_map
+from .data import SIXTEEN_BIT_MODES, UnreadableImageError, read_image_file
+from .networks import composite
 
 # %% auto #0
 __all__ = ['DEFAULT_CHECKPOINT', 'IMAGE_SUFFIXES', 'InputError', 'read_image', 'ImageInfo', 'image_to_array', 'mask_to_array',
            'load_inpainting_model', 'shipping_checkpoint', 'Layout', 'plan_layout', 'to_canvas', 'from_canvas',
            'InpaintingResult', 'inpaint_details', 'inpaint', 'attention_map', 'attention_overlay', 'main',
-           'render_model_card', 'model_card', 'builtin_photographs', 'inpainting_demo']
+           'builtin_photographs', 'inpainting_demo']
 
 # %% ../nbs/11_inference.ipynb #d6826d32
 class InputError(ValueError):
@@ -43,18 +45,9 @@ def read_image(
     if path.is_dir():
         raise InputError(f"expected an image file, got a folder: {path}")
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read {path}: not a valid image file ({error})") from None
-    if image.mode in ("RGB", "RGBA") and path.suffix.lower() in (".png", ".tif", ".tiff"):
-        import cv2
-        deep = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if deep is not None and deep.dtype == np.uint16 and deep.ndim == 3:
-            code = cv2.COLOR_BGRA2RGBA if deep.shape[2] == 4 else cv2.COLOR_BGR2RGB
-            return cv2.cvtColor(deep, code)
-    return image
+        return read_image_file(path, sixteen_bit_colour=True)  # csa_nb.data's reader, 16-bit colour kept
+    except UnreadableImageError as error:
+        raise InputError(f"cannot read {path}: not a valid image file ({error.__cause__})") from None
 
 # %% ../nbs/11_inference.ipynb #c7ee4ded
 @dataclass
@@ -108,7 +101,7 @@ def image_to_array(
         if image.mode == "F":  # 32-bit float pixels: must already be in [0, 1]
             array = np.asarray(image, np.float32)
             _check_unit_range(array, what)
-        elif image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        elif image.mode in (*SIXTEEN_BIT_MODES, "I"):
             array = np.asarray(image).astype(np.float64)
             if array.max() > 65535 or array.min() < 0:
                 raise InputError(f"{what} is a {image.mode} image with values in [{array.min():g}, {array.max():g}]; "
@@ -164,7 +157,7 @@ def mask_to_array(
     if isinstance(mask, (str, Path)):
         mask = read_image(mask)
     if isinstance(mask, Image.Image):
-        mask = mask.convert("L") if mask.mode not in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F", "1", "L") else mask
+        mask = mask.convert("L") if mask.mode not in (*SIXTEEN_BIT_MODES, "I", "F", "1", "L") else mask
         array = np.asarray(mask).astype(np.float32)
         top = {"1": 1.0, "L": 255.0}.get(mask.mode, 65535.0)
         array = array / top
@@ -222,9 +215,12 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
 
 
 def _auto_device(device) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    "None / 'auto': CUDA when available; the trainer's `resolve_device`, so both choose alike."
+    from csa_nb.train import resolve_device
+    try:
+        return resolve_device("auto" if device is None else str(device))
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def load_inpainting_model(
@@ -379,7 +375,7 @@ def inpaint_details(
         generator.train(was_training)
     refined = from_canvas(output.refined, layout)
     rough = from_canvas(output.rough, layout) if getattr(output, "rough", None) is not None else None
-    result = array * (1 - hole[..., None]) + refined * hole[..., None]
+    result = composite(array, refined, hole[..., None])
     return InpaintingResult(image=_to_pil(result, info.grey), rough=rough, refined=refined, hole=hole,
                             attention=getattr(output, "attention", None), feature_mask=getattr(output, "feature_mask", None),
                             layout=layout)
@@ -554,113 +550,6 @@ def main(
         return 1
     finally:
         torch.set_num_threads(threads)
-
-# %% ../nbs/11_inference.ipynb #0ae0284a
-def _metric_row(name: str, table) -> str:
-    "One Markdown row: L1 %, L2 %, SSIM, PSNR of the 'all' row (as the paper orders them)."
-    row = table.iloc[0]
-    return (f"| {name} | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} "
-            f"| {row['psnr_mean']:.2f} | {int(row['images'])} |")
-
-
-def render_model_card(
-    info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, steps, dataset, train_masks, vgg_weights, split, seed
-    centre: dict,  # method name -> `evaluate` table with the centre hole
-    irregular: dict,  # method name -> `evaluate` table with irregular holes per bin
-) -> str:
-    "The model card's Markdown."
-    header = "| method | L1 % | L2 % | SSIM | PSNR (dB) | images |\n|---|---:|---:|---:|---:|---:|"
-    lines = [
-        f"# Model card: {info['name']}",
-        "",
-        f"`{info['checkpoint']}`: an inpainting model (`{info['model']}`; CSA is Liu et al., ICCV 2019) trained by csa-nb with the "
-        f"`{info['profile']}` profile." + ("" if info["profile"] == "paper" else " It is a **reduced-scale** model for "
-                                           "trying the library on a CPU, not a reproduction of the paper's numbers."),
-        "",
-        "## What it is",
-        "",
-        f"- Input: square {info['image_size']} x {info['image_size']} images in [-1, 1] and a hole mask (1 = hole); "
-        "`csa_nb.inference.inpaint` and `csa-inpaint` handle any other size (scale, pad, crop back, paste the known pixels back).",
-        f"- Generator: rough U-Net + refinement network, width {info['width']} (the paper: 64), middle layer "
-        f"`{info['middle']}` at down-sampling {info['csa_level']}; {info['parameters'] / 1e6:.2f} M parameters.",
-        "",
-        "## How it was trained",
-        "",
-        f"- Data: `{info['dataset']}` (train split), {info['image_size']} px.",
-        f"- Masks: {info['train_masks']}.",
-        f"- Steps: {info['steps']}; VGG16 for the feature losses and the feature patch discriminator: {info['vgg_weights']}.",
-        "",
-        "## How well it does",
-        "",
-        f"Metrics as in the paper (composited output, whole image, [0, 1]; per image, then averaged) on the "
-        f"`{info['split']}` split of `{info['dataset']}` ({info['image_size']} px), mask seed {info['seed']}. "
-        "Lower L1 / L2 is better, higher SSIM / PSNR is better.",
-        "",
-        f"Centre hole ({info['image_size'] // 2} x {info['image_size'] // 2}, as Tab. 1):",
-        "",
-        header,
-        *[_metric_row(name, table) for name, table in centre.items()],
-        "",
-        "Irregular holes, by hole ratio (as Tab. 2), L1 % / PSNR (dB):",
-        "",
-    ]
-    methods = list(irregular)
-    bins = [label for label in irregular[methods[0]]["bin"] if label != "all"]
-    lines += ["| method | " + " | ".join(bins) + " |", "|---|" + "---:|" * len(bins)]
-    for name, table in irregular.items():
-        by_bin = table.set_index("bin")
-        cells = [f"{by_bin.loc[b, 'l1_percent_mean']:.2f} / {by_bin.loc[b, 'psnr_mean']:.2f}" for b in bins]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Limits", "",
-              f"- Trained for {info['steps']} steps at {info['image_size']} px with width {info['width']}: a small "
-              "model trained briefly, far from the paper's setting (256 px, width 64, CelebA / Places2 / Paris StreetView)."]
-    if info["train_masks"].startswith("`center`"):
-        lines.append("- Trained on centre holes only: irregular holes are outside what it has seen.")
-    names = list(centre)
-    if len(names) > 1:
-        ours, other = centre[names[0]].iloc[0], centre[names[1]].iloc[0]
-        better = "better" if ours["l1_percent_mean"] < other["l1_percent_mean"] else "worse"
-        lines.append(f"- On these centre holes it scores {better} than {names[1]} in L1 "
-                     f"({ours['l1_percent_mean']:.2f} % against {other['l1_percent_mean']:.2f} %).")
-    lines += ["- Large photographs are inpainted at the model's size and the fill is upscaled: soft for large holes."]
-    return "\n".join(lines) + "\n"
-
-
-def model_card(
-    checkpoint: str | Path | None = None,  # a checkpoint written by csa-train; None: the shipped one
-    split: str = "test",  # the split of the checkpoint's dataset to evaluate on
-    limit: int | None = None,  # evaluate on the first `limit` images only
-    masks_per_bin: int = 8,  # seeded irregular masks per ratio bin
-    seed: int = 0,  # seed of the irregular masks
-    baseline: str | None = "telea",  # a classical method to show for scale (csa_nb.baselines.classical), or None
-    device: str | None = "cpu",
-) -> str:
-    "The Markdown model card of `checkpoint`, with metrics measured now."
-    from csa_nb.config import config_from_dict
-    from csa_nb.data import build_dataset
-    from csa_nb.experiments import irregular_masks
-    from csa_nb.masks import center_mask
-    from csa_nb.metrics import evaluate, model_inpaint_fn
-    from csa_nb.train import load_checkpoint
-    path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
-    stored = load_checkpoint(path)
-    config = config_from_dict(stored["config"])
-    generator, size = load_inpainting_model(path, device)
-    dataset = build_dataset(config.data, split)
-    methods = {f"{config.model.name} (this checkpoint)": model_inpaint_fn(generator)}
-    if baseline:
-        from csa_nb.baselines.classical import classical_inpaint_fn
-        methods[f"{baseline} (classical)"] = classical_inpaint_fn(baseline)
-    centre = {name: evaluate(fn, dataset, [center_mask(size)], limit=limit) for name, fn in methods.items()}
-    holes = irregular_masks(size, masks_per_bin, seed)  # the paper's bins, the same seeded masks as the tables
-    irregular = {name: evaluate(fn, dataset, holes, limit=limit) for name, fn in methods.items()}
-    masks = config.masks
-    info = dict(name=path.stem, checkpoint=path.name, model=config.model.name, profile=config.profile, image_size=size, width=config.model.width,
-                middle=config.model.middle, csa_level=config.model.csa_level,
-                parameters=sum(p.numel() for p in generator.parameters()), steps=stored["step"],
-                dataset=config.data.dataset, vgg_weights=stored["vgg_weights"], split=split, seed=seed,
-                train_masks=f"`{masks.kind}`" + (f", hole ratios {masks.ratio_bin}" if masks.kind in ("irregular", "mixed") else ""))
-    return render_model_card(info, centre, irregular)
 
 # %% ../nbs/11_inference.ipynb #dc1d7718
 def _png(array: np.ndarray) -> bytes:

@@ -519,28 +519,20 @@ def register_model(
     return register
 
 
-def _import_model_modules() -> dict[str, str]:
-    "Import the modules that register models; the ones that do not exist yet, with why."
-    missing = {}
+def _import_model_modules():
+    "Import the modules that register models (they sit above this one, so they are imported when first needed)."
     for module in MODEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:  # the module exists but one of its own imports is missing: a real error
-                raise
-            missing[module] = str(error)
-    return missing
+        importlib.import_module(module)
 
 
 def build_model(
     config: ExperimentConfig,  # model.name picks the registered model; the whole config is passed to it
 ) -> InpaintingModel:
     "The registered model `config.model.name`, built from `config`."
-    missing = _import_model_modules()
+    _import_model_modules()
     name = config.model.name
     if name not in MODELS:
-        note = f" (not importable: {', '.join(missing)})" if missing else ""
-        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS)) or 'none'}{note}; set model.name in the config")
+        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}; set model.name in the config")
     return MODELS[name](config)
 
 
