@@ -7,39 +7,153 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
 from .baselines.classical import classical_inpaint_fn
 from .config import config_from_dict
-from .data import build_dataset
+from .data import PhotoWindows, builtin_dataset
 from .experiments import irregular_masks
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
-from .masks import center_mask
-from .metrics import evaluate, model_inpaint_fn
+from .masks import bin_label, center_mask
+from .metrics import evaluate_images, model_inpaint_fn
+from .networks import composite
 from .train import load_checkpoint
 
 # %% auto #0
-__all__ = ['render_model_card', 'model_card']
+__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'hole_settings', 'compare_methods', 'paired_bootstrap', 'verdicts', 'plain_colour_check',
+           'training_summary', 'render_model_card', 'evaluation_sets', 'model_card']
 
-# %% ../nbs/12b_model_card.ipynb #6e4a4001
-def _metric_row(name: str, table) -> str:
-    "One Markdown row: L1 %, L2 %, SSIM, PSNR of the 'all' row (as the paper orders them)."
-    row = table.iloc[0]
-    return (f"| {name} | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} "
-            f"| {row['psnr_mean']:.2f} | {int(row['images'])} |")
+# %% ../nbs/12b_model_card.ipynb #c53b1f78
+HOLE_BINS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))  # the irregular bins the card reports
+
+
+def hole_settings(
+    size: int,  # the model's image size
+    masks_per_bin: int = 8,  # seeded irregular masks per bin
+    seed: int = 0,  # their seed (the tables' masks for the same seed)
+) -> dict[str, list]:
+    "The card's holes by name: 'centre' and one irregular bin label each, as lists of (S, S) masks."
+    irregular = irregular_masks(size, masks_per_bin, seed, bins=HOLE_BINS)
+    return {"centre": [center_mask(size)], **{bin_label(b): masks for b, masks in irregular.items()}}
+
+
+def compare_methods(
+    methods: dict,  # method name -> inpaint_fn(image, mask) -> image
+    sets: dict,  # evaluation set name -> dataset of (3, S, S) tensors in [-1, 1]
+    holes: dict,  # hole setting name -> list of masks (each image takes mask i % len)
+    limit: int | None = None,  # first `limit` images of each set only
+) -> pd.DataFrame:
+    "One row per (set, holes, method, image): PSNR, L1 %, L2 %, SSIM of the composited output."
+    tables = []
+    for set_name, dataset in sets.items():
+        for hole_name, masks in holes.items():
+            for method, inpaint_fn in methods.items():
+                table = evaluate_images(inpaint_fn, dataset, masks, limit=limit)
+                tables.append(table.assign(set=set_name, holes=hole_name, method=method))
+    return pd.concat(tables, ignore_index=True)
+
+# %% ../nbs/12b_model_card.ipynb #00e24794
+def paired_bootstrap(
+    ours: np.ndarray,  # per-image metric of one method
+    theirs: np.ndarray,  # the same images, another method
+    samples: int = 2000,  # bootstrap resamples
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    "Mean of `ours - theirs` and its 95 % bootstrap interval over images."
+    difference = np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = difference[rng.integers(0, len(difference), (samples, len(difference)))].mean(1)
+    return float(difference.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def verdicts(
+    per_image: pd.DataFrame,  # the output of `compare_methods`
+    ours: str,  # the method to judge
+    baselines: list[str],  # the methods it must beat
+) -> pd.DataFrame:
+    "Per (set, holes): each method's mean PSNR and L1 %, our margin over the best baseline with its 95 % interval, and whether we win."
+    rows = []
+    for (set_name, holes), group in per_image.groupby(["set", "holes"], sort=False):
+        by = {m: g.sort_values(["image", "mask"]) for m, g in group.groupby("method")}
+        row = {"set": set_name, "holes": holes, "images": len(by[ours])}
+        for metric, higher_is_better in (("psnr", True), ("l1_percent", False)):
+            means = {m: by[m][metric].mean() for m in [ours, *baselines]}
+            for m in [ours, *baselines]:
+                row[f"{metric} {m}"] = means[m]
+            best = (max if higher_is_better else min)(baselines, key=lambda m: means[m])
+            mean, low, high = paired_bootstrap(by[ours][metric].to_numpy(), by[best][metric].to_numpy())
+            row[f"{metric} margin"], row[f"{metric} low"], row[f"{metric} high"] = mean, low, high
+            row[f"{metric} wins"] = mean > 0 if higher_is_better else mean < 0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/12b_model_card.ipynb #c56c5ab8
+PLAIN_COLOURS = ((60, 160, 40), (200, 40, 40), (30, 60, 200), (128, 128, 128), (245, 245, 235), (10, 10, 10))
+
+
+def plain_colour_check(
+    inpaint_fn,  # inpaint_fn(image, mask) -> image, in [-1, 1]
+    size: int,  # image side
+    colours=PLAIN_COLOURS,  # RGB colours (0-255)
+    seed: int = 0,
+) -> pd.DataFrame:
+    "Per colour and hole: the largest |filled - colour| over hole pixels and channels, and the mean fill colour, in grey levels."
+    holes = {"centre": center_mask(size), "40-50% irregular": irregular_masks(size, 1, seed, bins=((0.4, 0.5),))[(0.4, 0.5)][0]}
+    rows = []
+    for colour in colours:
+        image = (torch.tensor(colour, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1).expand(1, 3, size, size).contiguous()
+        for name, hole in holes.items():
+            mask = torch.as_tensor(np.asarray(hole), dtype=torch.float32).view(1, 1, size, size)
+            with torch.no_grad():
+                filled = composite(image, inpaint_fn(image * (1 - mask), mask).clamp(-1, 1), mask)
+            pixels = ((filled[0] + 1) * 127.5)[:, mask[0, 0] > 0.5]  # (3, hole pixels) in grey levels
+            rows.append({"colour": colour, "holes": name, "max_deviation": float((pixels - torch.tensor(colour)[:, None]).abs().max()),
+                         "mean_fill": tuple(round(float(v)) for v in pixels.mean(1))})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/12b_model_card.ipynb #e1a6dbd3
+def training_summary(
+    run_dir: str | Path,  # a csa-train run folder (log.csv, run.json)
+) -> dict:
+    "Steps, images seen, CPU-hours, wall-clock hours and precision of the run in `run_dir`."
+    run_dir = Path(run_dir)
+    log = pd.read_csv(run_dir / "log.csv").drop_duplicates("step", keep="last").sort_values("step")
+    steps = log["step"].diff().fillna(log["step"]).to_numpy()
+    images_per_step = (log["images"] / log["step"]).to_numpy()
+    sessions = json.loads((run_dir / "run.json").read_text())["sessions"] if (run_dir / "run.json").is_file() else []
+    return {"steps": int(log["step"].iloc[-1]), "images": int(log["images"].iloc[-1]),
+            "cpu_hours": float((log["cpu_s_per_step"] * steps).sum() / 3600),
+            "wall_hours": float((steps * images_per_step / log["images_per_s"]).sum() / 3600),
+            "sessions": len(sessions), "precision": sorted({s.get("precision", s.get("amp", "?")) for s in sessions}),
+            "threads": sorted({s.get("threads") for s in sessions})}
+
+# %% ../nbs/12b_model_card.ipynb #c68958e6
+def _fmt_margin(row, metric: str) -> str:
+    "'+0.41 [+0.20, +0.63] yes' for one metric of a verdict row."
+    return (f"{row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}] "
+            f"{'**yes**' if row[f'{metric} wins'] else 'no'}")
 
 
 def render_model_card(
-    info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, steps, dataset, train_masks, vgg_weights, split, seed
-    centre: dict,  # method name -> `evaluate` table with the centre hole
-    irregular: dict,  # method name -> `evaluate` table with irregular holes per bin
+    info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, recipe, data, masks, vgg_weights, training
+    verdict: pd.DataFrame,  # `verdicts` of the checkpoint against the classical methods
+    colours: pd.DataFrame,  # `plain_colour_check` of the checkpoint
+    ours: str,  # the checkpoint's method name in `verdict`
+    baselines: list[str],  # the classical methods
 ) -> str:
     "The model card's Markdown."
-    header = "| method | L1 % | L2 % | SSIM | PSNR (dB) | images |\n|---|---:|---:|---:|---:|---:|"
+    t = info["training"]
+    wins = verdict[["psnr wins", "l1_percent wins"]].to_numpy().all(1)
     lines = [
         f"# Model card: {info['name']}",
         "",
         f"`{info['checkpoint']}`: an inpainting model (`{info['model']}`; CSA is Liu et al., ICCV 2019) trained by csa-nb with the "
-        f"`{info['profile']}` profile." + ("" if info["profile"] == "paper" else " It is a **reduced-scale** model for "
-                                           "trying the library on a CPU, not a reproduction of the paper's numbers."),
+        f"`{info['profile']}` profile." + ("" if info["profile"] == "paper" else " It is a **reduced-scale** model trained on a "
+                                           "CPU, not a reproduction of the paper's numbers."),
         "",
         "## What it is",
         "",
@@ -50,71 +164,96 @@ def render_model_card(
         "",
         "## How it was trained",
         "",
-        f"- Data: `{info['dataset']}` (train split), {info['image_size']} px.",
-        f"- Masks: {info['train_masks']}.",
-        f"- Steps: {info['steps']}; VGG16 for the feature losses and the feature patch discriminator: {info['vgg_weights']}.",
+        f"- Data: {info['data']}.",
+        f"- Masks: {info['masks']}.",
+        f"- Recipe: {info['recipe']}.",
+        f"- {t['steps']} steps, {t['images']:,} training images seen, {t['cpu_hours']:.2f} CPU-hours ({t['wall_hours']:.2f} h of "
+        f"wall-clock time, {t['sessions']} session(s), precision {', '.join(t['precision'])}, threads {t['threads']}).",
+        f"- VGG16 for the feature losses and the feature patch discriminator: {info['vgg_weights']}.",
         "",
-        "## How well it does",
+        "## Against classical inpainting",
         "",
-        f"Metrics as in the paper (composited output, whole image, [0, 1]; per image, then averaged) on the "
-        f"`{info['split']}` split of `{info['dataset']}` ({info['image_size']} px), mask seed {info['seed']}. "
-        "Lower L1 / L2 is better, higher SSIM / PSNR is better.",
+        f"Mean PSNR (dB, higher is better) and L1 % (lower is better) of the composited output, whole image, per image then "
+        f"averaged, on disjoint {info['image_size']} px windows; the same images and holes for every method. *Margin*: this "
+        f"model minus the better of {' and '.join(baselines)}, with the 95 % paired-bootstrap interval over images; *yes* when "
+        f"this model is better on average. Centre hole: {info['image_size'] // 2} x {info['image_size'] // 2}; irregular holes: "
+        f"{info['masks_per_bin']} seeded masks per ratio bin (seed {info['seed']}).",
         "",
-        f"Centre hole ({info['image_size'] // 2} x {info['image_size'] // 2}, as Tab. 1):",
-        "",
-        header,
-        *[_metric_row(name, table) for name, table in centre.items()],
-        "",
-        "Irregular holes, by hole ratio (as Tab. 2), L1 % / PSNR (dB):",
-        "",
+        "| set | holes | images | PSNR " + " | PSNR ".join([ours, *baselines]) + " | PSNR margin | L1 % " + " | L1 % ".join([ours, *baselines])
+        + " | L1 % margin |",
+        "|---|---|---:|" + "---:|" * (2 * len(baselines) + 4),
     ]
-    methods = list(irregular)
-    bins = [label for label in irregular[methods[0]]["bin"] if label != "all"]
-    lines += ["| method | " + " | ".join(bins) + " |", "|---|" + "---:|" * len(bins)]
-    for name, table in irregular.items():
-        by_bin = table.set_index("bin")
-        cells = [f"{by_bin.loc[b, 'l1_percent_mean']:.2f} / {by_bin.loc[b, 'psnr_mean']:.2f}" for b in bins]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for _, row in verdict.iterrows():
+        lines.append(f"| {row['set']} | {row['holes']} | {row['images']} | "
+                     + " | ".join(f"{row[f'psnr {m}']:.2f}" for m in [ours, *baselines]) + f" | {_fmt_margin(row, 'psnr')} | "
+                     + " | ".join(f"{row[f'l1_percent {m}']:.2f}" for m in [ours, *baselines]) + f" | {_fmt_margin(row, 'l1_percent')} |")
+    lines += ["", f"It beats both classical methods in PSNR and L1 in **{int(wins.sum())} of {len(wins)}** settings."]
+    if not wins.all():
+        lost = verdict[~wins]
+        lines.append("Where it does not: " + "; ".join(f"{r['set']}, {r['holes']}" for _, r in lost.iterrows()) + ".")
+    worst = colours["max_deviation"].max()
+    lines += ["", "## Plain colours", "",
+              f"Plain {info['image_size']} px images of {len(colours['colour'].unique())} colours with a centre hole and a 40-50 % "
+              f"irregular hole: the largest deviation of any hole pixel from the colour is **{worst:.1f} grey levels** "
+              f"({'within' if worst <= 8 else 'beyond'} the 8 grey levels asked for).", "",
+              "| colour | holes | largest deviation | mean fill |", "|---|---|---:|---|"]
+    lines += [f"| {tuple(r['colour'])} | {r['holes']} | {r['max_deviation']:.1f} | {tuple(r['mean_fill'])} |" for _, r in colours.iterrows()]
     lines += ["", "## Limits", "",
-              f"- Trained for {info['steps']} steps at {info['image_size']} px with width {info['width']}: a small "
-              "model trained briefly, far from the paper's setting (256 px, width 64, CelebA / Places2 / Paris StreetView)."]
-    if info["train_masks"].startswith("`center`"):
-        lines.append("- Trained on centre holes only: irregular holes are outside what it has seen.")
-    names = list(centre)
-    if len(names) > 1:
-        ours, other = centre[names[0]].iloc[0], centre[names[1]].iloc[0]
-        better = "better" if ours["l1_percent_mean"] < other["l1_percent_mean"] else "worse"
-        lines.append(f"- On these centre holes it scores {better} than {names[1]} in L1 "
-                     f"({ours['l1_percent_mean']:.2f} % against {other['l1_percent_mean']:.2f} %).")
-    lines += ["- Large photographs are inpainted at the model's size and the fill is upscaled: soft for large holes."]
+              f"- A small model (width {info['width']}) trained on {t['images']:,} images at {info['image_size']} px, far from the "
+              "paper's setting (256 px, width 64, CelebA / Places2 / Paris StreetView, weeks of GPU time).",
+              "- Larger photographs are inpainted at the model's size and the fill is upscaled: soft for large holes."]
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/12b_model_card.ipynb #c15dad6b
+# %% ../nbs/12b_model_card.ipynb #bd0715b3
+def evaluation_sets(
+    size: int,  # window side (the model's image size)
+    corpus: str | Path | None = None,  # a photo corpus (data/prepare_photos.py): its test split
+    heldout: str | Path | None = None,  # the held-out photographs (data/prepare_heldout.py)
+) -> dict:
+    "The card's evaluation sets by name: photo corpus test windows, builtin test crops, held-out windows."
+    sets = {}
+    if corpus is not None:
+        windows = PhotoWindows(Path(corpus) / "test", size)
+        sets[f"photo corpus test ({len(windows.files)} photos)"] = windows
+    sets["builtin test crops"] = builtin_dataset("test", size)
+    if heldout is not None:
+        windows = PhotoWindows(heldout, size)
+        sets[f"held out: mate-backgrounds ({len(windows.files)} photos)"] = windows
+    return sets
+
+
 def model_card(
-    checkpoint: str | Path | None = None,  # a checkpoint written by csa-train; None: the shipped one
-    split: str = "test",  # the split of the checkpoint's dataset to evaluate on
-    limit: int | None = None,  # evaluate on the first `limit` images only
+    checkpoint: str | Path | None = None,  # a checkpoint written by csa-train or tools/ship_checkpoint.py; None: the shipped one
+    corpus: str | Path | None = None,  # photo corpus folder (its test split is scored)
+    heldout: str | Path | None = None,  # held-out photographs folder
+    limit: int | None = None,  # first `limit` images of each set only
     masks_per_bin: int = 8,  # seeded irregular masks per ratio bin
     seed: int = 0,  # seed of the irregular masks
-    baseline: str | None = "telea",  # a classical method to show for scale (csa_nb.baselines.classical), or None
+    baselines: tuple[str, ...] = ("telea", "biharmonic"),  # classical methods to beat (csa_nb.baselines.classical)
+    training: dict | None = None,  # `training_summary` of the run (default: the one stored in the checkpoint)
     device: str | None = "cpu",
 ) -> str:
-    "The Markdown model card of `checkpoint`, with metrics measured now."
+    "The Markdown model card of `checkpoint`, with every number measured now."
     path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
     stored = load_checkpoint(path)
     config = config_from_dict(stored["config"])
     generator, size = load_inpainting_model(path, device)
-    dataset = build_dataset(config.data, split)
-    methods = {f"{config.model.name} (this checkpoint)": model_inpaint_fn(generator)}
-    if baseline:
-        methods[f"{baseline} (classical)"] = classical_inpaint_fn(baseline)
-    centre = {name: evaluate(fn, dataset, [center_mask(size)], limit=limit) for name, fn in methods.items()}
-    holes = irregular_masks(size, masks_per_bin, seed)  # the paper's bins, the same seeded masks as the tables
-    irregular = {name: evaluate(fn, dataset, holes, limit=limit) for name, fn in methods.items()}
-    masks = config.masks
-    info = dict(name=path.stem, checkpoint=path.name, model=config.model.name, profile=config.profile, image_size=size, width=config.model.width,
-                middle=config.model.middle, csa_level=config.model.csa_level,
-                parameters=sum(p.numel() for p in generator.parameters()), steps=stored["step"],
-                dataset=config.data.dataset, vgg_weights=stored["vgg_weights"], split=split, seed=seed,
-                train_masks=f"`{masks.kind}`" + (f", hole ratios {masks.ratio_bin}" if masks.kind in ("irregular", "mixed") else ""))
-    return render_model_card(info, centre, irregular)
+    ours = "this model"
+    methods = {ours: model_inpaint_fn(generator), **{name: classical_inpaint_fn(name) for name in baselines}}
+    per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
+    colours = plain_colour_check(methods[ours], size)
+    training = training or stored.get("training") or {"steps": stored["step"], "images": stored["step"] * config.train.batch_size,
+                                                      "cpu_hours": float("nan"), "wall_hours": float("nan"), "sessions": 0,
+                                                      "precision": [config.train.precision], "threads": [config.train.threads]}
+    m, t, d = config.model, config.train, config.data
+    recipe = (f"hole fill `{m.hole_fill}`, residual networks {m.residual}, {t.warmup_steps} warm-up steps (reconstruction "
+              f"only) of {t.steps}, batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`")
+    data = (f"`{d.dataset}`" + (f" at `{d.root}`" if d.root else "") + f" (train split), {d.image_size} px, resize `{d.resize}`"
+            + (", flips" if d.flip else ""))
+    masks = f"`{config.masks.kind}`" + (f", weights {config.masks.weights}" if config.masks.kind == "mixed" else "") + (
+        f", irregular hole ratios {tuple(config.masks.ratio_bin)}" if config.masks.kind in ("irregular", "mixed") else "")
+    info = dict(name=path.stem, checkpoint=path.name, model=m.name, profile=config.profile, image_size=size, width=m.width,
+                middle=m.middle, csa_level=m.csa_level, parameters=sum(p.numel() for p in generator.parameters()),
+                data=data, masks=masks, recipe=recipe, vgg_weights=stored["vgg_weights"], masks_per_bin=masks_per_bin,
+                seed=seed, training=training)
+    return render_model_card(info, verdicts(per_image, ours, list(baselines)), colours, ours, list(baselines))

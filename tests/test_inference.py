@@ -332,7 +332,7 @@ def test_corrupt_checkpoint_is_one_line(files, capsys):
 
 
 def test_model_card_measures_the_checkpoint(tmp_path):
-    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here)."
+    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here), beside Telea's."
     from csa_nb.config import make_config
     from csa_nb.data import build_dataset
     from csa_nb.masks import center_mask
@@ -340,13 +340,14 @@ def test_model_card_measures_the_checkpoint(tmp_path):
     from csa_nb.inference import load_inpainting_model
     from csa_nb.model_card import model_card
     path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
-    card = model_card(path, limit=2, masks_per_bin=1, baseline=None)
+    card = model_card(path, limit=2, masks_per_bin=1, baselines=("telea",))
     generator, size = load_inpainting_model(path, "cpu")
     expected = evaluate(model_inpaint_fn(generator), build_dataset(make_config("smoke").data, "test"), [center_mask(size)], limit=2)
     row = expected.iloc[0]
-    assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
-    assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
-    assert "Steps: 0" in card and "`builtin`" in card
+    assert f"| builtin test crops | centre | 2 | {row['psnr_mean']:.2f} | " in card
+    for holes in ("10-20%", "20-30%", "30-40%", "40-50%"):
+        assert f"| builtin test crops | {holes} | 2 |" in card
+    assert "0 steps" in card and "`builtin`" in card and "## Plain colours" in card
 
 
 def test_fast_generator_load_equals_trainer_load(files, tmp_path):
