@@ -12,10 +12,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
-from .masks import PAPER_BINS
+from .masks import PAPER_BINS, RATIO_BINS
 from .metrics import save_table
 
 # %% auto #0
@@ -23,8 +24,8 @@ __all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKE
            'TABLES', 'side_by_side', 'caption', 'write_table', 'paper_rows', 'experiment_config', 'dataset_description',
            'centre_masks', 'irregular_masks', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available',
            'missing_note', 'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError',
-           'trained_model', 'TableSpec', 'table_configs', 'evaluation_images', 'evaluation_masks', 'table_figure',
-           'run_table']
+           'trained_model', 'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder',
+           'folder_masks', 'evaluation_masks', 'table_figure', 'run_table']
 
 # %% ../nbs/12a_experiments.ipynb #0490e39a
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
@@ -165,11 +166,11 @@ def experiment_config(
     return config
 
 
-def dataset_description(config: ExperimentConfig, split: str = "test") -> str:
+def dataset_description(config: ExperimentConfig, split: str = "val") -> str:
     "How captions name the evaluation data."
     data = config.data
     if data.dataset == "builtin":
-        return f"builtin photographs ({split} crops; not the paper's dataset)"
+        return f"builtin photographs ({split} split: held-out crops; not the paper's dataset)"
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 
@@ -381,6 +382,7 @@ class TableSpec:
     rows: dict[str, dict] = field(default_factory=dict)  # row label -> config changes of its model ({} = the full CSA model)
     figure: tuple[str, str] | None = None  # (file stem under figures/, title) of the qualitative comparison
     classical: bool = False  # add the classical rows (Telea, Navier-Stokes): a floor every trained model should beat
+    split: str = "val"  # the split the paper scored the table on (validation images for every table: Sec. 4, 4.2, 4.3, App. E)
 
     def __post_init__(self):
         if self.holes not in TRAINING_MASKS:
@@ -432,10 +434,63 @@ def table_configs(
 def evaluation_images(
     config: ExperimentConfig,  # any row's config (the rows share their data)
     n_images: int,  # images wanted
+    seed: int = 0,  # seed of the random sample
+    split: str = "val",  # the split the paper used
 ):
-    "The images every row of a table is scored on, and the split they come from."
+    "A seeded random sample of `n_images` images of `split` (all where fewer), the same for every row; and how captions name it."
     from csa_nb.data import build_dataset
-    return build_dataset(config.data, "test"), "test"
+    from torch.utils.data import Subset
+    dataset = build_dataset(config.data, split)
+    if n_images >= len(dataset):
+        return dataset, f"all {len(dataset)} images of the split"
+    chosen = np.random.default_rng(seed).choice(len(dataset), n_images, replace=False)
+    return Subset(dataset, sorted(int(i) for i in chosen)), f"{n_images} of its {len(dataset)} images, drawn at random with seed {seed}"
+
+
+class MaskFiles:
+    "Mask image files read on demand as (size, size) 0/1 arrays, 1 = hole (a sequence for the evaluator)."
+
+    def __init__(self, paths: list, size: int, invert: bool):
+        self.paths, self.size, self.invert = list(paths), size, invert
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        from csa_nb.masks import load_mask
+        return load_mask(self.paths[index], self.size, invert=self.invert)
+
+
+def mask_set_folder(
+    masks_path: Path | str,  # the partial-convolution mask set: its folder, or testing_mask_dataset/ itself
+) -> Path:
+    "The folder of test masks under `masks_path` (its testing_mask_dataset/ when there is one, so training masks beside it stay out)."
+    root = Path(masks_path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"mask folder not found: {root} (expected the partial-convolution mask set, see data/README.md)")
+    return next((c for c in (root / "testing_mask_dataset", root / "mask" / "testing_mask_dataset") if c.is_dir()), root)
+
+
+def folder_masks(
+    masks_path: Path | str,  # the mask set (see mask_set_folder)
+    size: int,  # side of the masks returned
+    per_bin: int,  # masks drawn per bin
+    seed: int = 0,  # seed of the draw
+    bins=PAPER_BINS,  # the bins wanted
+) -> dict[tuple, MaskFiles]:
+    "The masks of a mask folder binned by hole ratio, with a seeded random `per_bin` of each wanted bin."
+    from csa_nb.masks import MaskFolder, bin_masks
+    folder = MaskFolder(mask_set_folder(masks_path), None)  # the polarity is decided once, from the files
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fall in no ratio bin")
+        groups = bin_masks(folder, bins=RATIO_BINS)  # every file's bin, at its own size
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for ratio_bin in bins:
+        paths = groups.get(tuple(ratio_bin), [])
+        picks = sorted(rng.choice(len(paths), min(per_bin, len(paths)), replace=False)) if paths else []
+        chosen[tuple(ratio_bin)] = MaskFiles([paths[i] for i in picks], size, folder.invert)
+    return chosen
 
 
 def evaluation_masks(
@@ -443,14 +498,24 @@ def evaluation_masks(
     size: int,  # image side
     n_images: int,  # images per bin
     seed: int = 0,  # mask seed
+    masks_path: Path | str = "",  # the partial-convolution mask set ("" for procedural irregular masks)
 ) -> tuple[dict, str]:
     "The evaluation masks of a table and how the caption names them."
     if holes == "centre":
         return centre_masks(size), "the centre square (half of each side)"
+    if masks_path:
+        masks = folder_masks(masks_path, size, n_images, seed)
+        counts = ", ".join(f"{len(m)}" for m in masks.values())
+        return masks, (f"partial-convolution test masks from {mask_set_folder(masks_path)}, binned by hole ratio, "
+                       f"a seeded random draw (seed {seed}) of {counts} masks for the bins {', '.join(_bin_text(b) for b in masks)}")
     per_bin = max(1, n_images // 4)
     return irregular_masks(size, per_bin=per_bin, seed=seed), f"seeded irregular masks, {per_bin} per ratio bin"
 
 
+def _bin_text(ratio_bin) -> str:
+    return f"{round(100 * ratio_bin[0])}-{round(100 * ratio_bin[1])} %"
+
+# %% ../nbs/12a_experiments.ipynb #b273c608
 def table_figure(
     spec: TableSpec,  # the table (spec.figure names the file and title)
     methods: dict,  # row label -> inpaint_fn
@@ -480,6 +545,7 @@ def run_table(
     n_images: int = 0,  # evaluation images (per mask bin); 0 for the profile's default
     train_missing: bool = True,  # False: use only models already in runs_dir, name the others in the caption
     overrides: dict | None = None,  # config changes for every row (csa-reproduce --set)
+    masks_path: str = "",  # irregular tables: the partial-convolution mask set (csa-reproduce --masks); "" for procedural masks
 ) -> pd.DataFrame:
     "Train (or take from the cache) every row of `spec`, score all on the same images and masks, and write the table and its figure."
     from csa_nb.baselines.classical import classical_inpaint_fn
@@ -494,11 +560,11 @@ def run_table(
     methods = {label: fn for label, (fn, _) in trained.items()}
     if spec.classical:
         methods.update({label: classical_inpaint_fn(name) for label, name in CLASSICAL_ROWS.items()})
-    images, split = evaluation_images(reference, n_images)
-    masks, masks_text = evaluation_masks(spec.holes, size, n_images, seed)
-    table = side_by_side(evaluate_rows(methods, images, masks, n_images), PAPER_TABLES.get(spec.name))
-    description = dataset_description(reference, split)
-    text = caption(spec.title, reference, description, min(n_images, len(images)), masks_text) + missing_note(missing)
+    images, sample = evaluation_images(reference, n_images, seed, spec.split)
+    masks, masks_text = evaluation_masks(spec.holes, size, n_images, seed, masks_path)
+    table = side_by_side(evaluate_rows(methods, images, masks, len(images)), PAPER_TABLES.get(spec.name))
+    description = dataset_description(reference, spec.split)
+    text = caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + missing_note(missing)
     write_table(table, spec.name, text, out_dir)
     if spec.figure:
         table_figure(spec, methods, images, masks, f"profile {profile}, {description}", out_dir)
