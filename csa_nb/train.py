@@ -11,8 +11,8 @@ import csv
 import dataclasses
 import hashlib
 import json
-import math
 import os
+import pickle
 import platform
 import random
 import resource
@@ -29,12 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, make_config, save_config
+from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override, resolve_epochs, save_config
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
@@ -43,9 +42,9 @@ __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHAN
            'DataOrder', 'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng',
            'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory',
            'TrainingInterrupted', 'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts',
-           'training_step', 'make_optimizers', 'start_finetuning', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
-           'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
-           'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+           'training_step', 'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog',
+           'sample_grid', 'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config',
+           'seed_everything', 'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -283,7 +282,7 @@ def load_checkpoint(
         raise CheckpointError(f"refusing to load {path}: it holds Python objects other than tensors and plain data, so it is "
                               f"not a csa-nb checkpoint and loading it could run code. Only load files you trust with "
                               f"torch.load(weights_only=False) yourself. ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # whatever torch.load raises on bytes that are no torch file (EOFError, IndexError, RuntimeError...)
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file): {error}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
@@ -477,6 +476,31 @@ def start_finetuning(
                 group["lr"] = lr
     if hasattr(model, "start_finetuning"):
         model.start_finetuning()
+
+# %% ../nbs/10_train.ipynb #54e50417
+def learning_rate(
+    config: ExperimentConfig,  # train.lr, train.steps, train.lr_decay_start, train.finetune_step / finetune_lr
+    step: int,  # the training step about to run, 1-based
+) -> float:
+    "The learning rate of training step `step`: constant, then (after `lr_decay_start` of the run) linear down to 0 at the last step."
+    t = config.train
+    if t.finetune_step and step > t.finetune_step:
+        return t.finetune_lr
+    decay_start = t.lr_decay_start * t.steps
+    if t.lr_decay_start >= 1 or step <= decay_start:
+        return t.lr
+    return t.lr * max(0.0, (t.steps - step) / (t.steps - decay_start))
+
+
+def set_learning_rate(
+    optimizers: list,  # torch optimisers (None entries are skipped)
+    lr: float,  # the new learning rate of every parameter group
+):
+    "Give every parameter group of `optimizers` the learning rate `lr`."
+    for optimizer in optimizers:
+        if optimizer is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
 # %% ../nbs/10_train.ipynb #c21a8e75
 class CsvLog:
@@ -748,6 +772,9 @@ def train(
         raise FileExistsError(f"{out_dir} already holds a run (checkpoint {checkpoint_path}); pass resume=True (csa-train "
                               f"--resume) to continue it, or choose another output folder")
     config = copy.deepcopy(config)
+    if config.train.epochs:  # the run's length in passes over the training set: steps follow from its size
+        from csa_nb.data import build_dataset
+        resolve_epochs(config, len(dataset if dataset is not None else build_dataset(config.data, "train")))
     context = distributed_context(config.train.device)
     try:
         check_train_config(config, context.device)
@@ -881,6 +908,7 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
             step = index + 1
             if t.finetune_step and step == max(start, t.finetune_step) + 1:  # the first second-phase step of this session
                 start_finetuning(model, [generator_optimizer, discriminator_optimizer], t.finetune_lr)
+            set_learning_rate([generator_optimizer, discriminator_optimizer], learning_rate(config, step))
             images = images.to(device, non_blocking=True).float()
             if images.shape[1:] != (3, size, size):
                 raise ValueError(f"the training set yields images of shape {tuple(images.shape[1:])}, the config wants (3, {size}, {size}); "
@@ -976,16 +1004,15 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
     "The config the command line describes (None: resume with the run's own config)."
     overrides = {}
     if args.model: _set_nested(overrides, "model.name", args.model)
-    if args.steps is not None: _set_nested(overrides, "train.steps", args.steps)
+    if args.steps is not None:  # explicit steps replace a length in epochs
+        _set_nested(overrides, "train.steps", args.steps)
+        _set_nested(overrides, "train.epochs", 0)
     if args.device: _set_nested(overrides, "train.device", args.device)
     if getattr(args, "data", None):  # a dataset folder: its layout decides data.dataset (--set can still change it)
         from csa_nb.data import detect_dataset
         _set_nested(overrides, "data.dataset", detect_dataset(args.data))
         _set_nested(overrides, "data.root", str(args.data))
-    for item in args.set or []:
-        if "=" not in item: raise ValueError(f"--set wants section.key=value, got {item!r}")
-        key, text = item.split("=", 1)
-        _set_nested(overrides, key.strip(), yaml.safe_load(text))
+    for key, value in map(parse_override, args.set or []): _set_nested(overrides, key, value)
     if args.config:
         config = load_config(args.config)
         if args.profile and args.profile != config.profile:
@@ -1008,12 +1035,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["smoke", "cpu", "paper"], help="settings preset (DESIGN: smoke for CI, cpu for 2 cores, paper for a GPU)")
     parser.add_argument("--config", help="YAML or JSON config file (keys on top of its profile)")
     parser.add_argument("--model", help="csa | ca | shift | pconv | gated (model.name)")
-    parser.add_argument("--steps", type=int, help="total training steps (train.steps); with --resume the total to reach")
+    parser.add_argument("--steps", type=int, help="total training steps (train.steps; sets train.epochs to 0); with --resume the total to reach")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, last.pt, log.csv, samples/")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--data", help="dataset folder (CelebA, Places2, Paris StreetView or a plain image folder such as the "
                         "photo corpus); its layout is detected. Default: the profile's (builtin photographs)")
-    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value, e.g. train.batch_size=8")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value (YAML-typed), e.g. train.batch_size=8; repeatable")
     parser.add_argument("--device", help="auto | cpu | cuda (train.device)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

