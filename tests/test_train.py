@@ -298,7 +298,7 @@ def test_cli_refusals(tmp_path, capsys):
                           (["--out", tmp_path / "x", "--resume"], "nothing to resume"),
                           (["--profile", "smoke", "--set", "train.bogus=1", "--out", tmp_path / "x"], "unknown config key 'train.bogus'"),
                           (["--profile", "smoke", "--set", "train.batch_size", "--out", tmp_path / "x"], "expected NAME=VALUE"),
-                          (["--profile", "smoke", "--set", "train.amp=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
+                          (["--profile", "smoke", "--set", "train.precision=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
         assert main([str(a) for a in argv]) == 1
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):
