@@ -8,19 +8,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .config import ExperimentConfig, apply_overrides, config_to_dict, make_config
-from .masks import PAPER_BINS
+from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
+from .masks import PAPER_BINS, RATIO_BINS
 from .metrics import save_table
+from .vgg import vgg_weights_label
 
 # %% auto #0
-__all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'side_by_side', 'caption', 'write_table',
-           'paper_rows', 'experiment_config', 'dataset_description', 'centre_masks', 'irregular_masks', 'slug',
-           'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure',
-           'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model']
+__all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'TRAINING_MASKS', 'CLASSICAL_ROWS',
+           'TABLES', 'side_by_side', 'caption', 'write_table', 'paper_rows', 'experiment_config', 'dataset_description',
+           'centre_masks', 'irregular_masks', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available',
+           'missing_note', 'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError',
+           'trained_model', 'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder',
+           'folder_masks', 'evaluation_masks', 'table_figure', 'run_table']
 
 # %% ../nbs/12a_experiments.ipynb #0490e39a
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
@@ -97,7 +103,7 @@ def caption(
         f" Generated on the `{config.profile}` profile (reduced scale, not the paper's setting): compare trends, not absolute values.")
     return (f"{title}. Profile `{config.profile}`, dataset {dataset}, {config.data.image_size}x{config.data.image_size} px, "
             f"{n_images} images, masks: {masks}, seed {config.train.seed}, {config.train.steps} training steps "
-            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or config.loss.vgg_weights}.{profile_note}")
+            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or vgg_weights_label(config.loss.vgg_weights)}.{profile_note}")
 
 
 def write_table(
@@ -143,23 +149,42 @@ def experiment_config(
     profile: str,  # smoke | cpu | paper
     data_path: str,  # dataset root, "" for the builtin photographs
     paper_data: str,  # key of PAPER_DATA: the dataset the paper used for this table
-    overrides: dict | None = None,  # further config changes (model, masks, loss)
+    overrides: dict | list[dict] | None = None,  # further config changes (model, masks, loss), or a list of them applied in order
 ) -> ExperimentConfig:
-    "The config of one model of a table: the profile, the table's dataset (or builtin), then `overrides`."
+    "The config of one model of a table: the profile, the table's dataset (or builtin), then `overrides`; a length in epochs becomes steps."
     if not data_path:
         data = {"dataset": "builtin"}
+    elif _plain_folder(Path(data_path)):
+        data = {"dataset": "folder", "root": str(data_path)}
     else:
         data = dict(PAPER_DATA[paper_data])
         own_folder = Path(data_path) / data["dataset"]  # a folder of datasets: /data/celeba, /data/places2, /data/paris
         data["root"] = str(own_folder if own_folder.is_dir() else data_path)
-    return apply_overrides(make_config(profile, {"data": data}), overrides)
+    config = make_config(profile, {"data": data})
+    for changes in overrides if isinstance(overrides, list) else [overrides]:
+        apply_overrides(config, changes)
+    if config.train.epochs:
+        from csa_nb.data import build_dataset
+        resolve_epochs(config, len(build_dataset(config.data, "train")))
+    return config
 
 
-def dataset_description(config: ExperimentConfig, split: str = "test") -> str:
+def _plain_folder(path: Path) -> bool:
+    "Is `path` a plain image folder (such as the photo corpus) rather than a paper dataset or a folder of them?"
+    from csa_nb.data import detect_dataset
+    own = {d["dataset"] for d in PAPER_DATA.values()}
+    return path.is_dir() and not any((path / name).is_dir() for name in own) and detect_dataset(path) == "folder"
+
+
+def dataset_description(config: ExperimentConfig, split: str = "val") -> str:
     "How captions name the evaluation data."
+    from csa_nb.data import photo_corpus_counts
     data = config.data
     if data.dataset == "builtin":
-        return f"builtin photographs ({split} crops; not the paper's dataset)"
+        return f"builtin photographs ({split} split: held-out crops; not the paper's dataset)"
+    counts = photo_corpus_counts(data.root) if data.dataset == "folder" and data.root else None
+    if counts:
+        return f"photo corpus ({sum(counts.values())} photographs), {split} split ({counts[split]}) at {data.root}"
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 
@@ -274,7 +299,7 @@ def comparison_figure(
     return figure
 
 # %% ../nbs/12a_experiments.ipynb #f8d6430a
-BOOKKEEPING = ("threads", "device", "log_every", "sample_every", "checkpoint_every", "val_every")  # train fields that do not change the model
+BOOKKEEPING = tuple(s.split(".")[1] for s in BOOKKEEPING_SETTINGS if s.startswith("train."))  # the train fields among them
 
 
 def changed_settings(values: dict, defaults: dict) -> dict:
@@ -294,7 +319,9 @@ def changed_settings(values: dict, defaults: dict) -> dict:
 def config_key(config: ExperimentConfig) -> str:
     "A short, stable hash of the settings that decide the trained model: those that differ from the defaults, minus bookkeeping."
     data = config_to_dict(config)
-    data["train"] = {k: v for k, v in data["train"].items() if k not in BOOKKEEPING}
+    for setting in BOOKKEEPING_SETTINGS:  # csa_nb.config's list, which the trainer's resume reads too
+        section, name = setting.split(".")
+        data[section].pop(name)
     changed = changed_settings(data, config_to_dict(ExperimentConfig()))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -307,7 +334,8 @@ def _stored_config(run_dir: Path) -> ExperimentConfig | None:
         if (run_dir / "config.yaml").is_file():
             return load_config(run_dir / "config.yaml")
         return config_from_dict(load_checkpoint(run_dir / "last.pt")["config"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as error:  # CheckpointError is a ValueError
+        warnings.warn(f"run cache: {run_dir.name} skipped, its config cannot be read ({str(error).splitlines()[0]})")
         return None
 
 
@@ -329,7 +357,7 @@ def find_run(
 
 
 class NotTrainedError(RuntimeError):
-    "A table needs a model that the run cache does not hold and training was switched off."
+    "A table needs a model that the run cache does not hold (or holds unreadable) and that is not to be trained now."
 
 
 def trained_model(
@@ -339,12 +367,223 @@ def trained_model(
     train: bool = True,  # False: refuse (NotTrainedError) instead of training a missing or unfinished run
 ) -> Path:
     "The final checkpoint of `config`, training (or resuming) it into runs_dir/NAME-HASH only if it is not finished."
-    from csa_nb.train import load_checkpoint, train as train_run  # the trainer sits after this module's data in the chain
+    from csa_nb.train import CheckpointError, load_checkpoint, train as train_run  # the trainer sits after this module's data
     run_dir = find_run(name, config, runs_dir) or Path(runs_dir) / f"{name}-{config_key(config)}"
     last = run_dir / "last.pt"
-    if last.exists() and load_checkpoint(last)["step"] >= config.train.steps:
-        return last
+    try:
+        if last.exists() and load_checkpoint(last)["step"] >= config.train.steps:
+            return last
+    except CheckpointError as error:  # never train over it: the folder may hold the only copy of days of training
+        raise NotTrainedError(f"{error}; move or delete {run_dir} to train this model again") from None
     if not train:
         raise NotTrainedError(f"not trained in this run: no finished `{config.profile}` run in {run_dir.name}")
     train_run(config, run_dir, resume=last.exists())
     return last
+
+# %% ../nbs/12a_experiments.ipynb #3ff5be59
+TRAINING_MASKS = {  # how the models of a table are trained, by its holes
+    "centre": {"kind": "center"},
+    "irregular": {"kind": "irregular", "ratio_bin": [0.1, 0.5]},
+}
+CLASSICAL_ROWS = {"Telea": "telea", "Navier-Stokes": "navier_stokes"}  # rows a table may add that need no training
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    "One table of the paper: what it compares, on which data and holes, and its figure."
+    name: str  # file stem and key of PAPER_TABLES, e.g. 'table1'
+    title: str  # the caption's first sentence
+    dataset: str  # key of PAPER_DATA: the dataset the paper used
+    holes: str  # centre | irregular
+    rows: dict[str, dict] = field(default_factory=dict)  # row label -> config changes of its model ({} = the full CSA model)
+    figure: tuple[str, str] | None = None  # (file stem under figures/, title) of the qualitative comparison
+    classical: bool = False  # add the classical rows (Telea, Navier-Stokes): a floor every trained model should beat
+    split: str = "val"  # the split the paper scored the table on (validation images for every table: Sec. 4, 4.2, 4.3, App. E)
+
+    def __post_init__(self):
+        if self.holes not in TRAINING_MASKS:
+            raise ValueError(f"holes must be one of {', '.join(TRAINING_MASKS)}, got {self.holes!r}")
+        if self.dataset not in PAPER_DATA:
+            raise ValueError(f"dataset must be one of {', '.join(PAPER_DATA)}, got {self.dataset!r}")
+
+
+_CA_SH_CSA = {"CA": {"model": {"name": "ca"}}, "SH": {"model": {"name": "shift"}}, "CSA": {}}
+_PC_GC_CSA = {"PC": {"model": {"name": "pconv"}}, "GC": {"model": {"name": "gated"}}, "CSA": {}}
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
+    TableSpec("table1", "Table 1: centre hole on CelebA — CA, SH and CSA", "celeba", "centre", _CA_SH_CSA,
+              ("fig6_centre", "Figure 6: qualitative comparison with the centre hole"), classical=True),
+    TableSpec("table2", "Table 2: irregular holes on CelebA by hole ratio — PC, GC and CSA", "celeba", "irregular", _PC_GC_CSA,
+              ("fig7_irregular", "Figure 7: qualitative comparison with irregular holes"), classical=True),
+    TableSpec("table6", "Table 6: the middle layer — a 3x3 conv, contextual attention or CSA", "places2-butte", "centre",
+              {"With Conv": {"model": {"middle": "conv"}}, "With CA": {"model": {"middle": "ca"}}, "With CSA": {}},
+              ("fig8_middle_layer", "Figure 8: the effect of the CSA layer")),
+    TableSpec("table7", "Table 7: the CSA layer at the 2nd, 3rd and 4th down-sample positions", "places2-canyon", "centre",
+              {"4": {"model": {"csa_level": 4}}, "2": {"model": {"csa_level": 2}}, "3": {}},
+              ("fig9_csa_position", "Figure 9: the CSA layer at three down-sample positions")),
+    TableSpec("table8", "Table 8: with and without the consistency loss", "places2-butte", "centre",
+              {"No L_c": {"loss": {"consistency": False}}, "With L_c": {}},
+              ("fig10_consistency", "Figure 10: the effect of the consistency loss")),
+    TableSpec("table9", "Table 9: discriminators — patch, patch + SRFeat, patch + feature patch", "places2-canyon", "centre",
+              {"a": {"loss": {"discriminators": ["patch"]}}, "b": {"loss": {"discriminators": ["patch", "srfeat"]}}, "c": {}},
+              ("fig11_discriminators", "Figure 11: the effect of the feature patch discriminator")),
+    TableSpec("table10", "Table 10: centre hole on Places2 (butte) — CA, SH and CSA", "places2-butte", "centre", _CA_SH_CSA,
+              ("fig13_centre_places", "Qualitative comparison with the centre hole (the paper's Fig. 12-13 layout, without attention maps)"),
+              classical=True),
+    TableSpec("table11", "Table 11: irregular holes on Paris StreetView by hole ratio — PC, GC and CSA", "paris", "irregular",
+              _PC_GC_CSA, ("fig14_irregular_paris", "Qualitative comparison with irregular holes (the paper's Fig. 14-15 layout, without attention maps)"),
+              classical=True),
+]}
+
+
+def table_configs(
+    spec: TableSpec,  # the table
+    profile: str,  # smoke | cpu | paper
+    data_path: str = "",  # dataset root, "" for the builtin photographs
+    seed: int = 0,  # training seed of every row
+    overrides: dict | None = None,  # the user's config changes for every row (csa-reproduce --set), before the rows' own
+) -> dict[str, ExperimentConfig]:
+    "The config of every row of `spec`: profile, the table's data, training masks and seed, the user's overrides, then the row's changes."
+    common = {"masks": TRAINING_MASKS[spec.holes], "train": {"seed": seed}}
+    return {label: experiment_config(profile, data_path, spec.dataset, [common, overrides, changes]) for label, changes in spec.rows.items()}
+
+# %% ../nbs/12a_experiments.ipynb #8e982884
+def evaluation_images(
+    config: ExperimentConfig,  # any row's config (the rows share their data)
+    n_images: int,  # images wanted
+    seed: int = 0,  # seed of the random sample
+    split: str = "val",  # the split the paper used
+):
+    "A seeded random sample of `n_images` images of `split` (all where fewer), the same for every row; and how captions name it."
+    from csa_nb.data import build_dataset
+    from torch.utils.data import Subset
+    dataset = build_dataset(config.data, split)
+    if n_images >= len(dataset):
+        return dataset, f"all {len(dataset)} images of the split"
+    chosen = np.random.default_rng(seed).choice(len(dataset), n_images, replace=False)
+    return Subset(dataset, sorted(int(i) for i in chosen)), f"{n_images} of its {len(dataset)} images, drawn at random with seed {seed}"
+
+
+class MaskFiles:
+    "Mask image files read on demand as (size, size) 0/1 arrays, 1 = hole (a sequence for the evaluator)."
+
+    def __init__(self, paths: list, size: int, invert: bool):
+        self.paths, self.size, self.invert = list(paths), size, invert
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        from csa_nb.masks import load_mask
+        return load_mask(self.paths[index], self.size, invert=self.invert)
+
+
+def mask_set_folder(
+    masks_path: Path | str,  # the partial-convolution mask set: its folder, or testing_mask_dataset/ itself
+) -> Path:
+    "The folder of test masks under `masks_path` (its testing_mask_dataset/ when there is one, so training masks beside it stay out)."
+    root = Path(masks_path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"mask folder not found: {root} (expected the partial-convolution mask set, see data/README.md)")
+    return next((c for c in (root / "testing_mask_dataset", root / "mask" / "testing_mask_dataset") if c.is_dir()), root)
+
+
+def folder_masks(
+    masks_path: Path | str,  # the mask set (see mask_set_folder)
+    size: int,  # side of the masks returned
+    per_bin: int,  # masks drawn per bin
+    seed: int = 0,  # seed of the draw
+    bins=PAPER_BINS,  # the bins wanted
+) -> dict[tuple, MaskFiles]:
+    "The masks of a mask folder binned by hole ratio, with a seeded random `per_bin` of each wanted bin."
+    from csa_nb.masks import MaskFolder, bin_masks
+    folder = MaskFolder(mask_set_folder(masks_path), None)  # the polarity is decided once, from the files
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fall in no ratio bin")
+        groups = bin_masks(folder, bins=RATIO_BINS)  # every file's bin, at its own size
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for ratio_bin in bins:
+        paths = groups.get(tuple(ratio_bin), [])
+        picks = sorted(rng.choice(len(paths), min(per_bin, len(paths)), replace=False)) if paths else []
+        chosen[tuple(ratio_bin)] = MaskFiles([paths[i] for i in picks], size, folder.invert)
+    return chosen
+
+
+def evaluation_masks(
+    holes: str,  # centre | irregular
+    size: int,  # image side
+    n_images: int,  # images per bin
+    seed: int = 0,  # mask seed
+    masks_path: Path | str = "",  # the partial-convolution mask set ("" for procedural irregular masks)
+) -> tuple[dict, str]:
+    "The evaluation masks of a table and how the caption names them."
+    if holes == "centre":
+        return centre_masks(size), "the centre square (half of each side)"
+    if masks_path:
+        masks = folder_masks(masks_path, size, n_images, seed)
+        counts = ", ".join(f"{len(m)}" for m in masks.values())
+        return masks, (f"partial-convolution test masks from {mask_set_folder(masks_path)}, binned by hole ratio, "
+                       f"a seeded random draw (seed {seed}) of {counts} masks for the bins {', '.join(_bin_text(b) for b in masks)}")
+    per_bin = max(1, n_images // 4)
+    return irregular_masks(size, per_bin=per_bin, seed=seed), f"seeded irregular masks, {per_bin} per ratio bin"
+
+
+def _bin_text(ratio_bin) -> str:
+    return f"{round(100 * ratio_bin[0])}-{round(100 * ratio_bin[1])} %"
+
+# %% ../nbs/12a_experiments.ipynb #e91ec417
+def table_figure(
+    spec: TableSpec,  # the table (spec.figure names the file and title)
+    methods: dict,  # row label -> inpaint_fn
+    dataset,  # evaluation images
+    masks: dict,  # the table's evaluation masks
+    description: str,  # the caption's profile and data, e.g. "profile smoke, builtin photographs"
+    out_dir: Path | str,  # reports folder; the figure goes to out_dir/figures/
+) -> Path:
+    "The qualitative comparison of a table: its first three images, each with a hole of the table's kind."
+    rows = min(3, len(dataset))
+    groups = list(masks.values())
+    hole_masks = [groups[0][r % len(groups[0])] if spec.holes == "centre" else groups[r % len(groups)][0] for r in range(rows)]
+    figure = comparison_figure(methods, dataset, hole_masks, list(range(rows)), f"{spec.figure[1]} ({description})")
+    path = Path(out_dir) / "figures" / f"{spec.figure[0]}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def run_table(
+    spec: TableSpec,  # the table to produce
+    profile: str = "smoke",  # smoke | cpu | paper
+    data_path: str = "",  # dataset root (or a folder of datasets); "" for the builtin photographs
+    out_dir: Path | str = "reports",  # tables/ and figures/ go here
+    runs_dir: Path | str = "runs",  # shared cache of trained models
+    seed: int = 0,  # training and mask seed
+    n_images: int = 0,  # evaluation images (per mask bin); 0 for the profile's default
+    train_missing: bool = True,  # False: use only models already in runs_dir, name the others in the caption
+    overrides: dict | None = None,  # config changes for every row (csa-reproduce --set)
+    masks_path: str = "",  # irregular tables: the partial-convolution mask set (csa-reproduce --masks); "" for procedural masks
+) -> pd.DataFrame:
+    "Train (or take from the cache) every row of `spec`, score all on the same images and masks, and write the table and its figure."
+    from csa_nb.baselines.classical import classical_inpaint_fn
+    from csa_nb.metrics import to_markdown
+    configs = table_configs(spec, profile, data_path, seed, overrides)
+    available, missing = split_available(configs)
+    reference = next(iter(configs.values()))
+    size, n_images = reference.data.image_size, n_images or EVALUATION_IMAGES[profile]
+    print(f"{spec.name}: profile {profile}, {size} px, models {list(available)}" + (f", missing {list(missing)}" if missing else ""))
+    trained, untrained = trained_inpaint_fns(available, runs_dir, train=train_missing)
+    missing.update(untrained)
+    methods = {label: fn for label, (fn, _) in trained.items()}
+    if spec.classical:
+        methods.update({label: classical_inpaint_fn(name) for label, name in CLASSICAL_ROWS.items()})
+    images, sample = evaluation_images(reference, n_images, seed, spec.split)
+    masks, masks_text = evaluation_masks(spec.holes, size, n_images, seed, masks_path)
+    table = side_by_side(evaluate_rows(methods, images, masks, len(images)), PAPER_TABLES.get(spec.name))
+    description = dataset_description(reference, spec.split)
+    text = caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + missing_note(missing)
+    write_table(table, spec.name, text, out_dir)
+    if spec.figure:
+        table_figure(spec, methods, images, masks, f"profile {profile}, {description}", out_dir)
+    print(to_markdown(table))
+    print(text)
+    return table

@@ -297,8 +297,8 @@ def test_cli_refusals(tmp_path, capsys):
     for argv, message in [(["--out", tmp_path / "x"], "say what to train"),
                           (["--out", tmp_path / "x", "--resume"], "nothing to resume"),
                           (["--profile", "smoke", "--set", "train.bogus=1", "--out", tmp_path / "x"], "unknown config key 'train.bogus'"),
-                          (["--profile", "smoke", "--set", "train.batch_size", "--out", tmp_path / "x"], "--set wants section.key=value"),
-                          (["--profile", "smoke", "--set", "train.amp=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
+                          (["--profile", "smoke", "--set", "train.batch_size", "--out", tmp_path / "x"], "expected NAME=VALUE"),
+                          (["--profile", "smoke", "--set", "train.precision=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
         assert main([str(a) for a in argv]) == 1
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -6,9 +6,9 @@ writes csa_nb/assets/csa_cpu.pt (generator only, float16 weights) and csa_nb/ass
 metrics measured now on the test split of its dataset, limits).
 """
 import sys
-from pathlib import Path
 
-from csa_nb.inference import DEFAULT_CHECKPOINT, model_card, shipping_checkpoint
+from csa_nb.inference import DEFAULT_CHECKPOINT, shipping_checkpoint
+from csa_nb.model_card import model_card
 
 
 def main(argv=None):
