@@ -271,6 +271,9 @@ def fit_picture(
     max_side: int = 512,  # longest side kept
 ) -> np.ndarray:
     "`image` as an (H, W, 3) float32 array in [0, 1], scaled down so its longer side is at most `max_side`."
+    if isinstance(image, Image.Image) and image.mode in ("RGB", "RGBA", "L", "P", "CMYK") and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.LANCZOS)  # a large photograph is never converted at full size
     array, _ = image_to_array(image)
     height, width = array.shape[:2]
     if max(height, width) <= max_side:
