@@ -96,9 +96,12 @@ def demo_notebook(folder: Path) -> Path:
 
 def start_lab(folder: Path, port: int, token: str, log) -> subprocess.Popen:
     "JupyterLab serving `folder` on 127.0.0.1:`port`, with settings, runtime and workspaces kept inside `folder`."
-    settings = folder / ".lab-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    settings = folder / ".lab-settings" / "@jupyterlab"
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (settings / "notebook-extension").mkdir()
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                OMP_NUM_THREADS="1", MPLBACKEND="Agg", JUPYTER_RUNTIME_DIR=str(folder / ".runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(folder / ".lab-settings"), JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"))
@@ -198,6 +201,12 @@ def test_demo_in_a_real_browser(tmp_path):
             # run the demo cell: click into it, Shift+Enter (the kernel starts with the notebook)
             editor = clock.wait(lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
                                              if e.is_displayed()), "the notebook", 120)
+            time.sleep(2)  # a kernel dialog, if JupyterLab still shows one, comes now: accept the preferred kernel
+            for button in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
+                if button.is_displayed():
+                    button.click()
+            clock.wait(lambda: not any(d.is_displayed() for d in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")),
+                       "the dialog to close", 30)
             editor.click()
             ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
             canvas = clock.wait(lambda: driver.find_element(By.CSS_SELECTOR, "canvas[data-name='editor'][data-ready='1']"),
