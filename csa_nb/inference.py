@@ -511,9 +511,10 @@ def _hole_of(mask, image, invert: bool) -> np.ndarray:
         brightest = np.asarray(mask.convert("L") if isinstance(mask, Image.Image) else mask).max()
         hint = (f" (its brightest pixel is {brightest} of 255: a mask saved with values 0 and 1 must use 0 and 255)"
                 if not invert and 0 < brightest < 128 else "")
-        drawn = "black = hole, as --invert-mask says" if invert else "white = hole"
-        raise InputError(f"the mask has no hole{hint}: nothing to inpaint ({drawn}; "
-                         f"{'leave out' if invert else 'add'} --invert-mask if the mask is drawn the other way)")
+        if invert:
+            raise InputError("the mask has no hole: it is all white and --invert-mask reads black as hole, so there is nothing "
+                             "to inpaint (leave out --invert-mask if white marks the hole)")
+        raise InputError(f"the mask has no hole{hint}: it is all black (white = hole), so there is nothing to inpaint")
     return hole
 
 

@@ -115,7 +115,7 @@ def test_no_hole_is_said(files, capsys):
     "An all-black mask has no hole: the command says so (exit 1, nothing written) instead of copying the input silently."
     status, lines = run_main([files.root / "photo.png", files.root / "no_hole.png", "-o", files.root / "same.png"], capsys)
     assert status == 1 and len(lines) == 1, lines
-    assert lines[0].startswith("csa-inpaint: error: the mask has no hole") and "white = hole" in lines[0], lines
+    assert lines[0].startswith("csa-inpaint: error: the mask has no hole") and "all black (white = hole)" in lines[0], lines
     assert not (files.root / "same.png").exists()
     Image.fromarray((files.hole > 0).astype(np.uint8)).save(files.root / "zero_one.png")  # 0/1 values saved as 8 bit
     status, lines = run_main([files.root / "photo.png", files.root / "zero_one.png", "-o", files.root / "same.png"], capsys)
