@@ -6,11 +6,11 @@
 Cells start with `# %%` (code) or `# %% [markdown]` (markdown, each line prefixed by `# `).
 Cell tags ride on the marker: `# %% tags=["parameters"]`. The notebook stays the source of
 truth; the script form is a scratch copy (keep it under the git-ignored `.drafts/`).
+`to-nb` keeps the cell ids of the notebook it overwrites for cells that are unchanged or edited in
+place, so the `# %% ... #id` markers nbdev_export writes into csa_nb/ change only where cells do.
 """
-import json, re, sys
+import difflib, json, re, sys
 from pathlib import Path
-
-import hashlib
 
 import nbformat
 
@@ -60,23 +60,16 @@ def script_to_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
-def keep_cell_ids(nb: nbformat.NotebookNode, old_path: str) -> None:
-    """Give each cell of `nb` the id its unchanged twin has in the notebook at `old_path` (if any), else an id derived
-    from its source, so rewriting a notebook changes the ids of edited cells only and merges stay small."""
-    old = nbformat.read(old_path, as_version=4).cells if Path(old_path).is_file() else []
-    by_source: dict[tuple, list[str]] = {}
-    for cell in old:
-        by_source.setdefault((cell.cell_type, cell.source), []).append(cell.get("id"))
-    taken = set()
-    for cell in nb.cells:
-        ids = by_source.get((cell.cell_type, cell.source)) or []
-        ids = [i for i in ids if i and i not in taken]
-        if ids:
-            cell.id = ids[0]
-        else:
-            digest = hashlib.sha1(cell.source.encode("utf-8")).hexdigest()
-            cell.id = next(digest[k:k + 8] for k in range(0, 33) if digest[k:k + 8] not in taken)
-        taken.add(cell.id)
+def keep_cell_ids(new: nbformat.NotebookNode, old: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`new` with the ids of `old`'s cells where they line up (same source, or edited in place)."""
+    key = lambda cell: (cell.cell_type, cell.source)
+    matcher = difflib.SequenceMatcher(None, [key(c) for c in old.cells], [key(c) for c in new.cells], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            for old_cell, new_cell in zip(old.cells[i1:i2], new.cells[j1:j2]):
+                if "id" in old_cell:
+                    new_cell["id"] = old_cell["id"]
+    return new
 
 
 def main(argv=None):
@@ -85,7 +78,8 @@ def main(argv=None):
         sys.stdout.write(notebook_to_script(argv[1]))
     elif len(argv) == 3 and argv[0] == "to-nb":
         nb = script_to_notebook(Path(argv[1]).read_text(encoding="utf-8"))
-        keep_cell_ids(nb, argv[2])
+        if Path(argv[2]).is_file():
+            nb = keep_cell_ids(nb, nbformat.read(argv[2], as_version=4))
         nbformat.write(nb, argv[2])
     else:
         sys.exit(__doc__)
