@@ -1029,6 +1029,14 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
     return config_from_dict(_deep_merge(base, overrides))
 
 
+def _checkpoint_step(path: Path) -> int | None:
+    "The step a checkpoint was written at, read without loading its tensors (None if unreadable: `train` will say why)."
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except Exception:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     "The `csa-train` command."
     parser = argparse.ArgumentParser(prog="csa-train", description="Train the CSA inpainting model or a baseline (csa-nb).")
@@ -1037,7 +1045,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="csa | ca | shift | pconv | gated (model.name)")
     parser.add_argument("--steps", type=int, help="total training steps (train.steps; sets train.epochs to 0); with --resume the total to reach")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, last.pt, log.csv, samples/")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint (none yet: with "
+                        "--profile or --config a new run starts there, and says so; a finished run: says so, add --steps to go on)")
     parser.add_argument("--data", help="dataset folder (CelebA, Places2, Paris StreetView or a plain image folder such as the "
                         "photo corpus); its layout is detected. Default: the profile's (builtin photographs)")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value (YAML-typed), e.g. train.batch_size=8; repeatable")
@@ -1047,9 +1056,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = cli_config(args)
+        last = Path(args.out) / "last.pt"
+        if not args.resume and last.exists():
+            raise FileExistsError(f"{args.out} already holds a run (checkpoint {last}); pass --resume to continue it, or choose "
+                                  f"another --out")
+        if args.resume and not last.is_file():  # a restart loop may always pass --resume: start, but say so
+            print(f"csa-train: nothing to resume in {args.out} (no last.pt yet): starting a new run there", file=sys.stderr)
+        elif args.resume and _checkpoint_step(last) == config.train.steps:
+            step = config.train.steps
+            print(f"csa-train: the run in {args.out} is already finished at step {step} (train.steps {step}); nothing to do. "
+                  f"To train it longer, give a larger total: csa-train --out {args.out} --resume --steps {2 * step}", file=sys.stderr)
+            return 0
         run = train(config, args.out, resume=args.resume, progress=not args.no_progress, channels_last=args.channels_last)
     except TrainingInterrupted as error:
-        print(f"csa-train: {error}", file=sys.stderr)
+        print(f"csa-train: stopped by {error.signal_name} after step {error.step}; checkpoint {error.checkpoint}; continue with "
+              f"csa-train --out {args.out} --resume", file=sys.stderr)
         known = error.signal_name in signal.Signals.__members__
         return 128 + signal.Signals[error.signal_name].value if known else 1  # 143 for SIGTERM, 130 for Ctrl-C
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, TrainingDiverged, TrainingOutOfMemory) as error:

@@ -383,3 +383,21 @@ def test_tensorboard_receives_losses_and_samples(tmp_path, monkeypatch):
     assert ("scalar", "loss/g_loss", 1) in calls and ("scalar", "speed/images_per_s", 2) in calls
     assert [c for c in calls if c[0] == "image"] == [("image", "samples", 2, (3, 4 * 16, 4 * 16))]
     assert calls[-1] == ("close",)
+
+
+@needs_real_parts
+def test_cli_resume_finished_run_and_empty_folder(tmp_path, capsys):
+    "Issue 18: --resume on a finished run says so and how to go on; on an empty folder it says it starts afresh; the refusal says --resume."
+    from csa_nb.train import main
+    out = tmp_path / "run"
+    common = ["--profile", "smoke", "--no-progress", "--set", "train.sample_every=0", "--out", str(out)]
+    assert main([*common, "--resume", "--steps", "1"]) == 0  # nothing to resume yet: a new run starts
+    err = capsys.readouterr().err
+    assert f"nothing to resume in {out} (no last.pt yet): starting a new run there" in err, err
+    assert load_checkpoint(out / "last.pt")["step"] == 1
+    assert main([*common, "--resume", "--steps", "1"]) == 0  # finished: nothing to do, and how to train longer
+    err = capsys.readouterr().err
+    assert f"the run in {out} is already finished at step 1" in err and "--resume --steps 2" in err, err
+    assert main([*common, "--steps", "1"]) == 1  # the same folder without --resume: refused, in CLI words
+    err = capsys.readouterr().err
+    assert "pass --resume to continue it" in err and "resume=True" not in err, err
