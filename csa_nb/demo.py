@@ -336,7 +336,7 @@ class PixelStory:
         if self.previous is None:
             mix = "As the first hole cell it takes its best match alone (Dad = 0)."
         elif self.guarded:
-            mix = f"Dad + Dmax is about 0 here, so it takes its best match alone."
+            mix = "Dad + Dmax is about 0 here, so it takes its best match alone."
         else:
             mix = (f"<b>{self.previous_weight:.0%} of it comes from the feature generated just before</b> (cell {self.previous}, "
                    f"<span style='color:#c9a400'>yellow</span>; Dad = {self.dad:.2f}) and <b>{self.context_weight:.0%} from its best "
