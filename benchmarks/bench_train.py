@@ -29,7 +29,6 @@ RESULTS = ROOT / "reports" / "benchmarks" / "train.json"  # every measurement so
 def worker(profile: str, model: str, steps: int, out: str, device: str, threads: int, overrides: str):
     "Run in a child process: train `steps` steps of `profile` and exit."
     sys.path.insert(0, str(ROOT))
-    import torch
     from csa_nb.config import make_config
     from csa_nb.vgg import vgg16_imagenet_path
     extra = json.loads(overrides)

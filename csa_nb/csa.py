@@ -19,7 +19,7 @@ __all__ = ['SIMILARITIES', 'BACKWARD_MODES', 'GUARD', 'hole_mask_flat', 'vector_
            'similarity_score', 'csa_reference', 'HolePositions', 'hole_positions', 'semantic_search',
            'generate_recurrence', 'generate_adjoint', 'step_weights', 'CSAResult', 'csa_forward', 'limited_cpu_threads',
            'attention_matrices', 'coherent_semantic_attention', 'CoherentSemanticAttention', 'attention_map',
-           'show_attention']
+           'show_attention', 'CSASteps', 'csa_steps']
 
 # %% ../nbs/02_csa.ipynb #2401fb37
 SIMILARITIES = ("paper", "official")  # Eq. 1-2 as printed | the released code's scores
@@ -563,3 +563,41 @@ def show_attention(
         axis.axis("off")
     figure.tight_layout()
     return figure
+
+# %% ../nbs/02_csa.ipynb #1bc3e964
+class CSASteps(NamedTuple):
+    "Eq. 1-3 at every hole position of one sample, in raster order."
+    hole_position: Tensor  # (n,) position (into H*W) of each hole feature m_i
+    source_position: Tensor  # (n,) position of its best match k_{j*_i} (Eq. 1)
+    dmax: Tensor  # (n,) Dmax_i, the similarity of that match
+    dad: Tensor  # (n,) Dad_i, the similarity to the previous generated feature (0 at step 1)
+    previous_weight: Tensor  # (n,) a_i = Dad_i / (Dad_i + Dmax_i)
+    context_weight: Tensor  # (n,) b_i = Dmax_i / (Dad_i + Dmax_i)
+    guarded: Tensor  # (n,) bool: Dad_i + Dmax_i <= GUARD, the match was taken alone
+
+
+def csa_steps(
+    features: Tensor,  # (B, C, H, W) the layer's input
+    mask: Tensor,  # (B, 1, H, W) or (1, 1, H, W), 1 = hole
+    similarity: str = "paper",  # as the layer's
+) -> list[CSASteps]:
+    "Per sample, the search and generation of the CSA layer step by step (no gradient)."
+    _check_choice(similarity, SIMILARITIES, "similarity")
+    with torch.no_grad():
+        positions = hole_positions(hole_mask_flat(features, mask))
+        batch, channels = features.shape[:2]
+        flat = features.detach().to(_work_dtype(features.dtype)).reshape(batch, channels, -1)
+        columns = lambda index: flat.gather(2, index[:, None, :].expand(-1, channels, -1))
+        dmax, source, unit_holes = semantic_search(columns(positions.hole_index), columns(positions.known_index),
+                                                   positions.known_valid, similarity)
+        source_position = positions.known_index.gather(1, source)
+        sources = columns(source_position)
+        steps = []
+        for sample, count in enumerate(positions.hole_count.tolist()):
+            _, record = generate_recurrence(_to_host(unit_holes[sample, :, :count].T), _to_host(sources[sample, :, :count].T),
+                                            _to_host(dmax[sample, :count]), similarity == "paper")
+            as_tensor = lambda name: torch.from_numpy(record[name])
+            steps.append(CSASteps(positions.hole_index[sample, :count].cpu(), source_position[sample, :count].cpu(),
+                                  dmax[sample, :count].cpu().double(), as_tensor("dad"), as_tensor("a"), as_tensor("b"),
+                                  as_tensor("guarded")))
+    return steps

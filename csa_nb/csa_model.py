@@ -5,25 +5,22 @@
 # %% ../nbs/06a_csa_model.ipynb #a3857cff
 from __future__ import annotations
 
+import abc
+
 import torch
-import torch.nn as nn
+from fastcore.basics import patch
 
 from .config import ExperimentConfig
 from .discriminators import build_discriminators
-from .losses import (consistency_loss, csa_objective, loss_weights, ralsgan_discriminator_loss,
-                           ralsgan_generator_loss, reconstruction_loss)
+from .losses import (LOSS_TERMS, LossContext, discriminator_scores, discriminator_weight, feature_layers, loss_weights,
+                           ralsgan_discriminator_loss, weighted_objective)
 from .networks import CSAGenerator, GeneratorOutput, InpaintingModel, register_model
 from .vgg import VGG16Features, load_vgg16
 
 # %% auto #0
 __all__ = ['CSAModel']
 
-# %% ../nbs/06a_csa_model.ipynb #5e466933
-def _input_layer(discriminator: nn.Module) -> str:
-    "What `discriminator` looks at ('image' or a VGG16 layer), also through a DistributedDataParallel wrapper."
-    return getattr(discriminator, "module", discriminator).input_layer
-
-
+# %% ../nbs/06a_csa_model.ipynb #e89001df
 @register_model("csa")
 class CSAModel(InpaintingModel):
     "The paper's model: CSA generator, patch + feature patch discriminators, shared frozen VGG16, Eq. 6 and Eq. 8."
@@ -38,9 +35,13 @@ class CSAModel(InpaintingModel):
                                               config.data.image_size, config.loss.feature_layer)
         super().__init__(generator, discriminators)
         self.loss_config = config.loss
-        self.weights = loss_weights(config.loss)
-        layers = ["relu4_3"] if self.weights["consistency"] > 0 else []
-        layers += [_input_layer(d) for d in self.discriminators.values() if _input_layer(d) != "image"]
+        self.weights = loss_weights(config.loss)  # Eq. 8's terms by name (csa_nb.losses.LOSS_TERMS)
+        self.discriminator_weight = discriminator_weight(config.loss)
+        for name, weight in self.weights.items():
+            if weight > 0 and name not in LOSS_TERMS:
+                raise ValueError(f"loss.extra_terms names '{name}', which is no loss term; known: {', '.join(LOSS_TERMS)}")
+        layers = [layer for name, weight in self.weights.items() if weight > 0 for layer in LOSS_TERMS[name].vgg_layers]
+        layers += feature_layers(self.discriminators)
         self.vgg_layers = tuple(dict.fromkeys(layers))  # unique, in order
         if vgg is not None:
             missing = [name for name in self.vgg_layers if name not in vgg.layers]
@@ -49,105 +50,104 @@ class CSAModel(InpaintingModel):
         object.__setattr__(self, "_vgg", vgg)  # a plain attribute, not a submodule: kept out of state_dict and parameters
         object.__setattr__(self, "_real_cache", None)  # (image, its version, its VGG features): see _real_features
 
-    @property
-    def vgg(self) -> VGG16Features | None:
-        "The shared frozen VGG16 (loaded on first use), or None when no loss needs VGG features."
-        if self._vgg is None and self.vgg_layers:
-            normalise = self.loss_config.vgg_imagenet_normalise
-            object.__setattr__(self, "_vgg", load_vgg16(self.loss_config.vgg_weights, self.vgg_layers, normalise))
-        return self._vgg
+# %% ../nbs/06a_csa_model.ipynb #c38ce56e
+@patch(as_prop=True)
+def vgg(self: CSAModel) -> VGG16Features | None:
+    "The shared frozen VGG16 (loaded on first use), or None when no loss needs VGG features."
+    if self._vgg is None and self.vgg_layers:
+        normalise = self.loss_config.vgg_imagenet_normalise
+        object.__setattr__(self, "_vgg", load_vgg16(self.loss_config.vgg_weights, self.vgg_layers, normalise))
+    return self._vgg
 
-    @property
-    def vgg_weights_description(self) -> str:
-        "Which VGG16 weights the losses use (read by the trainer for checkpoints and reports; loads the VGG)."
-        return self.vgg.weights_description if self.vgg is not None else "none (no loss uses VGG features)"
+# %% ../nbs/06a_csa_model.ipynb #3628fc78
+@patch(as_prop=True)
+def vgg_weights_description(self: CSAModel) -> str:
+    "Which VGG16 weights the losses use (read by the trainer for checkpoints and reports; loads the VGG)."
+    return self.vgg.weights_description if self.vgg is not None else "none (no loss uses VGG features)"
 
-    def _vgg_features(self, image: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-        "VGG16 `layers` (default: all this model needs) of `image` (B, 3, H, W); {} when none are needed."
-        layers = self.vgg_layers if layers is None else layers
-        if not layers:
-            return {}
-        vgg = self.vgg
-        if vgg.mean.device != image.device:
-            vgg.to(image.device)
-        return vgg(image, layers)
+# %% ../nbs/06a_csa_model.ipynb #9b018b02
+@patch
+def _vgg_features(self: CSAModel, image: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+    "VGG16 `layers` (default: all this model needs) of `image` (B, 3, H, W); {} when none are needed."
+    layers = self.vgg_layers if layers is None else layers
+    if not layers:
+        return {}
+    vgg = self.vgg
+    if vgg.mean.device != image.device:
+        vgg.to(image.device)
+    return vgg(image, layers)
 
-    @property
-    def _discriminator_layers(self) -> tuple[str, ...]:
-        "The VGG16 layers the discriminators look at (the generated images need only these)."
-        return tuple(dict.fromkeys(_input_layer(d) for d in self.discriminators.values() if _input_layer(d) != "image"))
+# %% ../nbs/06a_csa_model.ipynb #32d07083
+@patch
+def _real_features(self: CSAModel, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    "VGG features of the ground truth, without a graph; reused when the same, unmodified tensor comes again."
+    cache = self._real_cache
+    if cache is not None and cache[0] is image and cache[1] == image._version:
+        return cache[2]
+    with torch.no_grad():
+        features = self._vgg_features(image)
+    object.__setattr__(self, "_real_cache", (image, image._version, features))
+    return features
 
-    def _real_features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        "VGG features of the ground truth, without a graph; reused when the same, unmodified tensor comes again."
-        cache = self._real_cache
-        if cache is not None and cache[0] is image and cache[1] == image._version:
-            return cache[2]
-        with torch.no_grad():
-            features = self._vgg_features(image)
-        object.__setattr__(self, "_real_cache", (image, image._version, features))
-        return features
+# %% ../nbs/06a_csa_model.ipynb #d34322eb
+@patch
+def discriminator_loss(
+    self: CSAModel,
+    image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
+    mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
+    output: GeneratorOutput,  # the generator's output for (image, mask); detached here
+) -> tuple[torch.Tensor, dict[str, float]]:
+    "Eq. 6 summed over the discriminators (x0.5 each with official_scaling), and the per-discriminator values."
+    fake = output.refined.detach()
+    real_features = self._real_features(image)
+    with torch.no_grad():
+        fake_features = self._vgg_features(fake, feature_layers(self.discriminators))
+    total, logs = image.new_zeros(()), {}
+    for name, discriminator in self.discriminators.items():
+        loss = ralsgan_discriminator_loss(discriminator_scores(discriminator, image, real_features),
+                                          discriminator_scores(discriminator, fake, fake_features))
+        total = total + self.discriminator_weight * loss
+        logs[f"discriminator_{name}"] = loss.item()
+    logs["discriminator"] = total.item()
+    return total, logs
 
-    def _scores(self, name: str, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        "Raw scores of discriminator `name` on `image` or on its VGG features."
-        discriminator = self.discriminators[name]
-        layer = _input_layer(discriminator)
-        return discriminator(image if layer == "image" else features[layer])
+# %% ../nbs/06a_csa_model.ipynb #84a6e42b
+@patch
+def _objective(self: CSAModel, image: torch.Tensor, mask: torch.Tensor, output: GeneratorOutput):
+    "Eq. 8's weighted total and its terms by name."
+    context = LossContext(image, mask, output, real_features=self._real_features(image), vgg=self._vgg_features,
+                          discriminators=self.discriminators, model=self)
+    return weighted_objective(LOSS_TERMS, self.weights, context)
 
-    def discriminator_loss(
-        self,
-        image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
-        mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
-        output: GeneratorOutput,  # the generator's output for (image, mask); detached here
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        "Eq. 6 summed over the discriminators (x0.5 each with official_scaling), and the per-discriminator values."
-        fake = output.refined.detach()
-        real_features = self._real_features(image)
-        with torch.no_grad():
-            fake_features = self._vgg_features(fake, self._discriminator_layers)
-        total, logs = image.new_zeros(()), {}
-        for name in self.discriminators:
-            loss = ralsgan_discriminator_loss(self._scores(name, image, real_features), self._scores(name, fake, fake_features))
-            total = total + self.weights["discriminator"] * loss
-            logs[f"discriminator_{name}"] = loss.item()
-        logs["discriminator"] = total.item()
-        return total, logs
 
-    def generator_terms(
-        self,
-        image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
-        mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
-        output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
-    ) -> dict[str, torch.Tensor]:
-        "The unweighted terms of Eq. 8: reconstruction, consistency, and adversarial_<name> for each discriminator."
-        terms = {"reconstruction": reconstruction_loss(output.rough, output.refined, image)}
-        real_features = self._real_features(image)
-        if self.weights["consistency"] > 0:
-            if output.middle_features is None or output.feature_mask is None:
-                raise ValueError("the consistency loss needs the generator's middle_features and feature_mask; "
-                                 "set loss.consistency: false for a generator without them")
-            terms["consistency"] = consistency_loss(output.middle_features, output.decoder_features,
-                                                    real_features["relu4_3"], output.feature_mask)
-        fake_features = self._vgg_features(output.refined, self._discriminator_layers)
-        for name in self.discriminators:
-            with torch.no_grad():
-                real_scores = self._scores(name, image, real_features)
-            terms[f"adversarial_{name}"] = ralsgan_generator_loss(real_scores, self._scores(name, output.refined, fake_features))
-        return terms
+@patch
+def generator_terms(
+    self: CSAModel,
+    image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
+    mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
+    output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
+) -> dict[str, torch.Tensor]:
+    "The unweighted terms of Eq. 8 by name: reconstruction, consistency, adversarial_<name> per discriminator, adversarial."
+    return self._objective(image, mask, output)[1]
 
-    def generator_loss(
-        self,
-        image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
-        mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
-        output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        "Eq. 8: lambda_r L_re + lambda_c L_c + lambda_d D_R (D_R summed over the discriminators), and its terms."
-        terms = self.generator_terms(image, mask, output)
-        adversarial = sum((value for key, value in terms.items() if key.startswith("adversarial_")), image.new_zeros(()))
-        total = csa_objective(terms["reconstruction"], terms.get("consistency", 0.0), adversarial, self.weights)
-        logs = {key: value.item() for key, value in terms.items()}
-        logs["adversarial"] = adversarial.item()
-        with torch.no_grad():
-            hole = mask.expand_as(image)
-            logs["l1_hole"] = ((output.refined - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)
-        logs["generator"] = total.item()
-        return total, logs
+# %% ../nbs/06a_csa_model.ipynb #228b7ffd
+@patch
+def generator_loss(
+    self: CSAModel,
+    image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
+    mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
+    output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
+) -> tuple[torch.Tensor, dict[str, float]]:
+    "Eq. 8: lambda_r L_re + lambda_c L_c + lambda_d D_R (D_R summed over the discriminators), and its terms."
+    total, terms = self._objective(image, mask, output)
+    logs = {key: value.item() for key, value in terms.items()}
+    with torch.no_grad():
+        hole = mask.expand_as(image)
+        logs["l1_hole"] = ((output.refined - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)
+    logs["generator"] = total.item()
+    return total, logs
+
+# %% ../nbs/06a_csa_model.ipynb #7ce61a9b
+for _name in ("discriminator_loss", "generator_loss"):
+    delattr(CSAModel, f"_orig_{_name}")
+abc.update_abstractmethods(CSAModel)

@@ -21,12 +21,13 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS', 'PLACES2_META_DIRS',
-           'PARIS_DIRS', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError', 'DatasetNotFoundError', 'CorruptImageWarning',
-           'list_images', 'UnreadableImageError', 'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image',
-           'fit_image', 'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset',
-           'places2_dataset', 'paris_dataset', 'detect_dataset', 'BuiltinSource', 'builtin_images', 'BuiltinTile',
-           'builtin_tiles', 'BuiltinDataset', 'builtin_dataset', 'build_dataset']
+__all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'SIXTEEN_BIT_MODES', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS',
+           'PLACES2_META_DIRS', 'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError',
+           'DatasetNotFoundError', 'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'read_image_file',
+           'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image', 'fit_image', 'ImageFolderDataset',
+           'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset', 'places2_dataset', 'paris_dataset',
+           'detect_dataset', 'photo_corpus_counts', 'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles',
+           'BuiltinDataset', 'builtin_dataset', 'PhotoWindows', 'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -85,15 +86,37 @@ def list_images(
         raise DatasetError(f"{what} '{root}' is empty: expected {wanted} files{' (searched recursively)' if recursive else ''}")
     return sorted(found)
 
-# %% ../nbs/00_data.ipynb #af2b2d8c
+# %% ../nbs/00_data.ipynb #24609fb1
 class UnreadableImageError(DatasetError, OSError):
     "An image file that exists but cannot be decoded (truncated, empty, not an image)."
 
-
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# %% ../nbs/00_data.ipynb #1fe0ecaa
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # PIL's modes of 16-bit grey images
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, Image.DecompressionBombError)  # what PIL raises on bad files
 
 
+def read_image_file(
+    path: str | Path,  # an image file
+    sixteen_bit_colour: bool = False,  # 16-bit colour PNG / TIFF as uint16 arrays (PIL would give 8-bit RGB)
+) -> Image.Image | np.ndarray:
+    "The image at `path` decoded in its own mode, EXIF orientation applied; a DatasetError if it cannot be read."
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"image not found: '{path}' does not exist or is not a file")
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now: truncated files fail here, inside the `with`
+            image = ImageOps.exif_transpose(opened)
+    except _DECODE_ERRORS as error:
+        raise UnreadableImageError(f"unreadable image '{path}' ({type(error).__name__}: {error})") from error
+    if sixteen_bit_colour and image.mode in ("RGB", "RGBA") and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        import cv2
+        deep = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if deep is not None and deep.dtype == np.uint16 and deep.ndim == 3:
+            return cv2.cvtColor(deep, cv2.COLOR_BGRA2RGBA if deep.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return image
+
+# %% ../nbs/00_data.ipynb #083da934
 def to_rgb(
     image: Image.Image,  # any PIL image
 ) -> Image.Image:
@@ -101,9 +124,9 @@ def to_rgb(
     mode = image.mode
     if mode == "RGB":
         return image.copy()
-    if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
+    if mode in SIXTEEN_BIT_MODES or mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float64)
-        if mode in _SIXTEEN_BIT_MODES or (mode == "I" and values.max(initial=0) > 255):
+        if mode in SIXTEEN_BIT_MODES or (mode == "I" and values.max(initial=0) > 255):
             values = values / 257.0  # 65535 -> 255
         elif mode == "F" and values.max(initial=0) <= 1.0:
             values = values * 255.0  # float images in [0, 1]
@@ -113,20 +136,12 @@ def to_rgb(
         image = image.convert("RGBA")  # palette transparency is kept by PIL only through RGBA
     return image.convert("RGB")
 
-
+# %% ../nbs/00_data.ipynb #7a971d0c
 def load_image(
     path: str | Path,  # an image file
 ) -> Image.Image:
     "The image at `path` as 8-bit RGB (EXIF orientation applied); a DatasetError if it cannot be read."
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(f"image not found: '{path}' does not exist or is not a file")
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now: truncated files fail here, inside the `with`
-            return to_rgb(ImageOps.exif_transpose(image))
-    except _DECODE_ERRORS as error:
-        raise UnreadableImageError(f"unreadable image '{path}' ({type(error).__name__}: {error})") from error
+    return to_rgb(read_image_file(path))
 
 # %% ../nbs/00_data.ipynb #6d915bab
 def image_to_tensor(
@@ -462,7 +477,7 @@ def places2_dataset(
     folders = {c: _category_folder(base, c) for c in categories}
     if all(folders.values()):  # images sorted into category folders
         files = [f"{folder.relative_to(base).as_posix()}/{name}" for folder in folders.values()
-                 for name in list_images(folder, what=f"Places2 category folder")]
+                 for name in list_images(folder, what="Places2 category folder")]
         return ImageFolderDataset(base, image_size, resize, flip, files=files, what=f"Places2 {split} folder")
     if split != "val":
         missing = [c for c, f in folders.items() if f is None]
@@ -524,6 +539,25 @@ def detect_dataset(
             or _find_meta(root, "categories_places365.txt"):
         return "places2"
     return "folder"
+
+# %% ../nbs/00_data.ipynb #dc8ad7ae
+PHOTO_CORPUS_MANIFEST = "manifest.csv"  # written by data/prepare_photos.py
+_PHOTO_CORPUS_COLUMNS = {"file", "package", "path", "licence", "split"}
+
+
+def photo_corpus_counts(
+    root: str | Path,  # a dataset folder
+) -> dict[str, int] | None:
+    "Photographs per split (train, val, test) of a photo corpus, from its manifest.csv; None for any other folder."
+    manifest = Path(root).expanduser() / PHOTO_CORPUS_MANIFEST
+    if not manifest.is_file():
+        return None
+    with open(manifest, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not _PHOTO_CORPUS_COLUMNS <= set(reader.fieldnames or ()):
+            return None
+        splits = [row["split"] for row in reader]
+    return {split: splits.count(split) for split in SPLITS}
 
 # %% ../nbs/00_data.ipynb #335cdcf0
 @dataclass(frozen=True)
@@ -693,6 +727,47 @@ def builtin_dataset(
     "The builtin dataset's `split`: crops of photographs that ship with scikit-image and matplotlib."
     split = _check_split(split)
     return BuiltinDataset("train" if split == "train" else "test", image_size, flip)
+
+# %% ../nbs/00_data.ipynb #a285300b
+class PhotoWindows(Dataset):
+    "Disjoint S x S windows of every photograph in a folder (flat windows dropped), as (3, S, S) tensors in [-1, 1]."
+
+    def __init__(
+        self,
+        root: str | Path,  # folder of photographs (searched recursively)
+        image_size: int,  # side S of the windows
+        short_side: int = 512,  # photographs are first brought down to this shorter side (never enlarged)
+        what: str = "photograph folder",  # how error messages name `root`
+    ):
+        self.root, self.image_size = _require_dir(root, what), _check_size(image_size)
+        self.files = list_images(self.root, what=what)
+        if not self.files:
+            raise DatasetNotFoundError(f"no images in {what} '{self.root}'")
+        self.images, self.windows = [], []
+        for index, name in enumerate(self.files):
+            image = load_image(self.root / name)
+            scale = min(1.0, short_side / min(image.size))
+            if scale < 1:
+                image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+            if min(image.size) < self.image_size:
+                image = fit_image(image, self.image_size, "center-crop")
+            pixels = image_to_tensor(image)
+            gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
+            self.images.append(pixels)
+            for top in _spread(image.height, self.image_size, overlap=False):
+                for left in _spread(image.width, self.image_size, overlap=False):
+                    if gray[top:top + self.image_size, left:left + self.image_size].std() >= _FLAT_STD:
+                        self.windows.append((index, top, left))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image, top, left = self.windows[index]
+        return self.images[image][:, top:top + self.image_size, left:left + self.image_size].clone()
+
+    def __repr__(self) -> str:
+        return f"PhotoWindows({len(self)} windows of {self.image_size} px from {len(self.files)} photographs in {self.root})"
 
 # %% ../nbs/00_data.ipynb #e4a8bf91
 DATASETS = ("builtin", "folder", "celeba", "places2", "paris")

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .vgg import VGG16_LAYERS, vgg16_layer_shape
+from .vgg import vgg16_layer_shape
 
 # %% auto #0
 __all__ = ['DISCRIMINATORS', 'init_gan_weights', 'register_discriminator', 'PatchDiscriminator', 'FeaturePatchDiscriminator',

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
+from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
 from .masks import PAPER_BINS, RATIO_BINS
 from .metrics import save_table
+from .vgg import vgg_weights_label
 
 # %% auto #0
 __all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'TRAINING_MASKS', 'CLASSICAL_ROWS',
@@ -102,7 +103,7 @@ def caption(
         f" Generated on the `{config.profile}` profile (reduced scale, not the paper's setting): compare trends, not absolute values.")
     return (f"{title}. Profile `{config.profile}`, dataset {dataset}, {config.data.image_size}x{config.data.image_size} px, "
             f"{n_images} images, masks: {masks}, seed {config.train.seed}, {config.train.steps} training steps "
-            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or config.loss.vgg_weights}.{profile_note}")
+            f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or vgg_weights_label(config.loss.vgg_weights)}.{profile_note}")
 
 
 def write_table(
@@ -153,6 +154,8 @@ def experiment_config(
     "The config of one model of a table: the profile, the table's dataset (or builtin), then `overrides`; a length in epochs becomes steps."
     if not data_path:
         data = {"dataset": "builtin"}
+    elif _plain_folder(Path(data_path)):
+        data = {"dataset": "folder", "root": str(data_path)}
     else:
         data = dict(PAPER_DATA[paper_data])
         own_folder = Path(data_path) / data["dataset"]  # a folder of datasets: /data/celeba, /data/places2, /data/paris
@@ -166,11 +169,22 @@ def experiment_config(
     return config
 
 
+def _plain_folder(path: Path) -> bool:
+    "Is `path` a plain image folder (such as the photo corpus) rather than a paper dataset or a folder of them?"
+    from csa_nb.data import detect_dataset
+    own = {d["dataset"] for d in PAPER_DATA.values()}
+    return path.is_dir() and not any((path / name).is_dir() for name in own) and detect_dataset(path) == "folder"
+
+
 def dataset_description(config: ExperimentConfig, split: str = "val") -> str:
     "How captions name the evaluation data."
+    from csa_nb.data import photo_corpus_counts
     data = config.data
     if data.dataset == "builtin":
         return f"builtin photographs ({split} split: held-out crops; not the paper's dataset)"
+    counts = photo_corpus_counts(data.root) if data.dataset == "folder" and data.root else None
+    if counts:
+        return f"photo corpus ({sum(counts.values())} photographs), {split} split ({counts[split]}) at {data.root}"
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 
@@ -285,7 +299,7 @@ def comparison_figure(
     return figure
 
 # %% ../nbs/12a_experiments.ipynb #f8d6430a
-BOOKKEEPING = ("threads", "device", "log_every", "sample_every", "checkpoint_every", "val_every")  # train fields that do not change the model
+BOOKKEEPING = tuple(s.split(".")[1] for s in BOOKKEEPING_SETTINGS if s.startswith("train."))  # the train fields among them
 
 
 def changed_settings(values: dict, defaults: dict) -> dict:
@@ -305,7 +319,9 @@ def changed_settings(values: dict, defaults: dict) -> dict:
 def config_key(config: ExperimentConfig) -> str:
     "A short, stable hash of the settings that decide the trained model: those that differ from the defaults, minus bookkeeping."
     data = config_to_dict(config)
-    data["train"] = {k: v for k, v in data["train"].items() if k not in BOOKKEEPING}
+    for setting in BOOKKEEPING_SETTINGS:  # csa_nb.config's list, which the trainer's resume reads too
+        section, name = setting.split(".")
+        data[section].pop(name)
     changed = changed_settings(data, config_to_dict(ExperimentConfig()))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -364,7 +380,7 @@ def trained_model(
     train_run(config, run_dir, resume=last.exists())
     return last
 
-# %% ../nbs/12a_experiments.ipynb #6e41594d
+# %% ../nbs/12a_experiments.ipynb #3ff5be59
 TRAINING_MASKS = {  # how the models of a table are trained, by its holes
     "centre": {"kind": "center"},
     "irregular": {"kind": "irregular", "ratio_bin": [0.1, 0.5]},
@@ -430,7 +446,7 @@ def table_configs(
     common = {"masks": TRAINING_MASKS[spec.holes], "train": {"seed": seed}}
     return {label: experiment_config(profile, data_path, spec.dataset, [common, overrides, changes]) for label, changes in spec.rows.items()}
 
-# %% ../nbs/12a_experiments.ipynb #3ed763d2
+# %% ../nbs/12a_experiments.ipynb #8e982884
 def evaluation_images(
     config: ExperimentConfig,  # any row's config (the rows share their data)
     n_images: int,  # images wanted
@@ -515,7 +531,7 @@ def evaluation_masks(
 def _bin_text(ratio_bin) -> str:
     return f"{round(100 * ratio_bin[0])}-{round(100 * ratio_bin[1])} %"
 
-# %% ../nbs/12a_experiments.ipynb #b273c608
+# %% ../nbs/12a_experiments.ipynb #e91ec417
 def table_figure(
     spec: TableSpec,  # the table (spec.figure names the file and title)
     methods: dict,  # row label -> inpaint_fn

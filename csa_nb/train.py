@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import pickle
 import platform
@@ -34,18 +33,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, make_config, save_config
-from .config import parse_override, resolve_epochs
+from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override, resolve_epochs, save_config
+from .vgg import HED_DESCRIPTION
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES', 'DistributedContext', 'resolve_device',
-           'distributed_context', 'seeded_generator', 'DataOrder', 'rank_share', 'to_plain', 'from_plain', 'rng_state',
-           'set_rng_state', 'preserved_rng', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
-           'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted', 'StopRequest', 'first_nonfinite',
-           'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers', 'start_finetuning',
-           'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
-           'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
-           'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES', 'DistributedContext', 'resolve_device',
+           'distributed_context', 'cpu_supports_bf16', 'Precision', 'resolve_precision', 'seeded_generator',
+           'DataOrder', 'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng',
+           'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory',
+           'TrainingInterrupted', 'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts',
+           'training_step', 'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog',
+           'sample_grid', 'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config',
+           'seed_everything', 'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -103,6 +102,45 @@ def distributed_context(
         dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
         owns = True
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, local_world_size, target, owns)
+
+# %% ../nbs/10_train.ipynb #b82d0804
+def cpu_supports_bf16() -> bool:
+    "Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), so bf16 autocast is faster than fp32."
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: ask oneDNN
+        return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclass
+class Precision:
+    "What `train.precision` resolved to on one device."
+    name: str  # fp32 | bf16 | fp16
+    autocast_dtype: torch.dtype | None  # None: no autocast
+    grad_scaler: bool  # fp16 needs loss scaling
+    channels_last: bool  # bf16 on a CPU: channels-last tensors for oneDNN
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(
+    precision: str,  # train.precision: auto | fp32 | bf16 | fp16
+    device: torch.device,  # where the run computes
+    bf16_cpu: bool | None = None,  # whether the CPU has native bf16 (None: `cpu_supports_bf16()`)
+) -> Precision:
+    "The precision `train.precision` means on `device`."
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    cuda = device.type == "cuda"
+    if precision == "auto":
+        if cuda: precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else: precision = "bf16" if (cpu_supports_bf16() if bf16_cpu is None else bf16_cpu) else "fp32"
+    if precision == "fp16" and not cuda:
+        raise ValueError(f"train.precision='fp16' needs a CUDA device (this run is on {device}); use bf16, fp32 or auto")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return Precision(precision, dtype, grad_scaler=precision == "fp16", channels_last=precision == "bf16" and not cuda)
 
 # %% ../nbs/10_train.ipynb #a640ede9
 def seeded_generator(*key: int) -> torch.Generator:
@@ -254,14 +292,14 @@ def load_checkpoint(
     if missing: raise CheckpointError(f"{path} lacks the checkpoint keys {', '.join(missing)}")
     return checkpoint
 
-# %% ../nbs/10_train.ipynb #c6320e61
+# %% ../nbs/10_train.ipynb #3e8d181f
 class TrainingDiverged(FloatingPointError):
     "A loss became NaN or infinite."
     def __init__(self, step: int, term: str, value: float, checkpoint: str | None):
         self.step, self.term, self.value, self.checkpoint = step, term, value, checkpoint
         kept = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written yet"
         super().__init__(f"training stopped at step {step}: loss term '{term}' is {value}; {kept}. "
-                         f"Lower train.lr, try train.amp='off', or check the data for broken images.")
+                         f"Lower train.lr, try train.precision='fp32', or check the data for broken images.")
 
 
 class TrainingOutOfMemory(RuntimeError):
@@ -306,7 +344,7 @@ def first_nonfinite(
         if not bool(torch.isfinite(value).all()): return f"{phase}/{name}", float(value.flatten()[0])
     return f"{phase} loss", float(loss.detach().float().flatten()[0])
 
-# %% ../nbs/10_train.ipynb #75209d85
+# %% ../nbs/10_train.ipynb #76aa4799
 def detach_output(output):
     "A copy of a generator output with every tensor detached."
     if isinstance(output, torch.Tensor): return output.detach()
@@ -348,7 +386,8 @@ class StepParts:
     discriminator_parameters: list  # the trainable discriminator parameters (frozen during the generator step)
     generator_scaler: Any = None  # torch.amp.GradScaler for fp16
     discriminator_scaler: Any = None
-    autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast on CUDA
+    autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast (`Precision.autocast_dtype`)
+    warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `model.warmup_loss` alone
 
 
 def _backward_step(loss, optimizer, scaler):
@@ -376,13 +415,14 @@ def training_step(
     step: int,  # the step being taken (1-based), for error messages
     checkpoint: str | None = None,  # the last good checkpoint, for error messages
 ) -> tuple[Any, dict]:
-    "One discriminator step then one generator step (Sec. 4); returns the generator output and the loss terms."
+    "One discriminator step then one generator step (Sec. 4), or a reconstruction-only generator step during the warm-up; returns the generator output and the loss terms."
     model = parts.model
+    warmup = step <= parts.warmup_steps
     autocast = (torch.autocast(image.device.type, dtype=parts.autocast_dtype) if parts.autocast_dtype else nullcontext())
     with autocast:
         output = parts.generator(image, mask)
     logs = {}
-    if parts.discriminator_optimizer is not None:
+    if parts.discriminator_optimizer is not None and not warmup:
         for p in parts.discriminator_parameters: p.requires_grad_(True)
         parts.discriminator_optimizer.zero_grad(set_to_none=True)
         with autocast, _discriminators_replaced(model, parts.discriminators):
@@ -396,7 +436,7 @@ def training_step(
         logs.update({f"d_{k}": v for k, v in d_logs.items()})
     parts.generator_optimizer.zero_grad(set_to_none=True)
     with autocast:
-        g_loss, g_logs = model.generator_loss(image, mask, output)
+        g_loss, g_logs = (model.warmup_loss if warmup else model.generator_loss)(image, mask, output)
     bad = first_nonfinite(g_loss, g_logs, "generator")
     if _any_rank(bad is not None, image.device):
         raise TrainingDiverged(step, *(bad or ("generator loss (on another process)", float("nan"))), checkpoint)
@@ -437,7 +477,7 @@ def start_finetuning(
     if hasattr(model, "start_finetuning"):
         model.start_finetuning()
 
-# %% ../nbs/10_train.ipynb #0b213645
+# %% ../nbs/10_train.ipynb #54e50417
 def learning_rate(
     config: ExperimentConfig,  # train.lr, train.steps, train.lr_decay_start, train.finetune_step / finetune_lr
     step: int,  # the training step about to run, 1-based
@@ -462,7 +502,7 @@ def set_learning_rate(
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-# %% ../nbs/10_train.ipynb #c08f5474
+# %% ../nbs/10_train.ipynb #c21a8e75
 class CsvLog:
     "Append-only CSV of per-step numbers that can be cut back to a step on resume."
     def __init__(self,
@@ -482,14 +522,21 @@ class CsvLog:
                 writer.writerows(rows)
 
     def write(self, row: dict):
-        "Append `row` (the first row fixes the columns)."
+        "Append `row`; a column first seen now (the discriminators' after a warm-up) is added, earlier rows left blank there."
         row = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in row.items()}
-        new = self.fields is None
-        if new: self.fields = list(row)
+        added = [k for k in row if k not in (self.fields or [])]
+        if added:
+            rows = []
+            if self.fields:
+                with open(self.path, newline="") as file:
+                    rows = list(csv.DictReader(file))
+            self.fields = list(self.fields or []) + added
+            with open(self.path, "w", newline="") as file:
+                writer = csv.DictWriter(file, self.fields)
+                writer.writeheader()
+                writer.writerows(rows)
         with open(self.path, "a", newline="") as file:
-            writer = csv.DictWriter(file, self.fields, extrasaction="ignore")
-            if new: writer.writeheader()
-            writer.writerow(row)
+            csv.DictWriter(file, self.fields).writerow(row)
             file.flush()
 
 
@@ -545,6 +592,7 @@ def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = Non
     spec = config.loss.vgg_weights
     if spec == "random": return "random (seeded initialisation, no ImageNet weights; results are not comparable to the paper)"
     if spec == "imagenet": return "imagenet (torchvision VGG16 ImageNet weights from the local torch cache)"
+    if spec == "hed": return f"{HED_DESCRIPTION} (HED's natural-image VGG16, Caffe BGR input)"
     path = Path(spec)
     if path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -603,7 +651,7 @@ def resume_config(saved: ExperimentConfig, requested: ExperimentConfig | None) -
                          f"--profile/--config) or start a new run in another folder")
     return config_from_dict(config_to_dict(requested))
 
-# %% ../nbs/10_train.ipynb #f4848fef
+# %% ../nbs/10_train.ipynb #c288fcd8
 def seed_everything(seed: int):
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed)
@@ -628,11 +676,10 @@ def check_train_config(config: ExperimentConfig, device: torch.device):
     if t.batch_size < 1: raise ValueError(f"train.batch_size must be >= 1, got {t.batch_size}")
     for name in ("checkpoint_every", "sample_every", "log_every", "val_every"):
         if getattr(t, name) < 0: raise ValueError(f"train.{name} must be >= 0 (0 turns it off), got {getattr(t, name)}")
-    if t.amp not in ("off", "bf16", "fp16"): raise ValueError(f"train.amp must be off, bf16 or fp16, got {t.amp!r}")
+    if t.warmup_steps < 0: raise ValueError(f"train.warmup_steps must be >= 0 (0: no warm-up), got {t.warmup_steps}")
     if t.finetune_step < 0: raise ValueError(f"train.finetune_step must be >= 0 (0: no second phase), got {t.finetune_step}")
     if t.finetune_step and t.finetune_lr <= 0: raise ValueError(f"train.finetune_lr must be > 0, got {t.finetune_lr}")
-    if t.amp != "off" and device.type != "cuda":
-        raise ValueError(f"train.amp='{t.amp}' needs a CUDA device (this run is on {device}); set train.amp='off'")
+    resolve_precision(t.precision, device)  # refuses unknown names and fp16 off CUDA
 
 
 @contextmanager
@@ -696,7 +743,7 @@ def _out_of_memory(error, step: int, config: ExperimentConfig, context: Distribu
     return TrainingOutOfMemory(
         f"{context.device} ran out of memory at step {step} with train.batch_size {b} (the global batch: {b // context.world_size} "
         f"per process on {context.world_size} process(es)), image size {config.data.image_size}, model '{config.model.name}', "
-        f"width {config.model.width}, amp '{config.train.amp}'. Lower train.batch_size, set train.amp='bf16', or use a smaller "
+        f"width {config.model.width}, precision '{config.train.precision}'. Lower train.batch_size, set train.precision='bf16', or use a smaller "
         f"profile. ({str(error).splitlines()[0] if str(error) else type(error).__name__})")
 
 
@@ -746,11 +793,13 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
 
     seed_everything(t.seed)  # the model's initialisation depends on the seed only
     model, dataset, mask_sampler = build_parts(config, model, dataset, mask_sampler)
+    precision = resolve_precision(t.precision, device)
+    channels_last = channels_last or precision.channels_last
     model.to(device)
     if channels_last: model.to(memory_format=torch.channels_last)
     model.train()
     generator_optimizer, discriminator_optimizer, discriminator_parameters = make_optimizers(model, config)
-    fp16 = t.amp == "fp16"
+    fp16 = precision.grad_scaler
     scalers = {"generator": torch.amp.GradScaler("cuda") if fp16 else None,
                "discriminators": torch.amp.GradScaler("cuda") if fp16 and discriminator_optimizer else None}
     preview_sampler = copy.deepcopy(mask_sampler)  # fixed masks for sample grids and validation, the same on resume
@@ -792,7 +841,7 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
                 for name, d in model.discriminators.items()})
     parts = StepParts(model, generator, ddp_discriminators, generator_optimizer, discriminator_optimizer, discriminator_parameters,
                       scalers["generator"], scalers["discriminators"],
-                      {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp))
+                      precision.autocast_dtype, t.warmup_steps)
 
     # Fixed preview batch: sample grids and validation always show the same images and holes.
     metrics = _metrics_module() if t.val_every else None
@@ -816,10 +865,12 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
     if context.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
+        with open(out_dir / "config.yaml", "a", encoding="utf-8") as handle:
+            handle.write(f"# train.precision '{t.precision}' ran as {precision.name}{' with channels-last tensors' if channels_last else ''} on {device}\n")
         _write_session(out_dir / "run.json", {
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_step": start, "to_step": total,
             "processes": context.world_size, "global_batch": batch, "per_process_batch": batch // context.world_size,
-            "device": str(device), "amp": t.amp, "channels_last": channels_last, "deterministic": t.deterministic,
+            "device": str(device), "precision": precision.name, "channels_last": channels_last, "deterministic": t.deterministic,
             "threads": torch.get_num_threads(), "vgg_weights": vgg_weights, "torch": torch.__version__,
             "python": platform.python_version(), "host": platform.node()})
         log = CsvLog(out_dir / "log.csv", resume_step=start if checkpoint else None)
@@ -957,6 +1008,10 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
         _set_nested(overrides, "train.steps", args.steps)
         _set_nested(overrides, "train.epochs", 0)
     if args.device: _set_nested(overrides, "train.device", args.device)
+    if getattr(args, "data", None):  # a dataset folder: its layout decides data.dataset (--set can still change it)
+        from csa_nb.data import detect_dataset
+        _set_nested(overrides, "data.dataset", detect_dataset(args.data))
+        _set_nested(overrides, "data.root", str(args.data))
     for key, value in map(parse_override, args.set or []): _set_nested(overrides, key, value)
     if args.config:
         config = load_config(args.config)
@@ -974,6 +1029,14 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
     return config_from_dict(_deep_merge(base, overrides))
 
 
+def _checkpoint_step(path: Path) -> int | None:
+    "The step a checkpoint was written at, read without loading its tensors (None if unreadable: `train` will say why)."
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except Exception:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     "The `csa-train` command."
     parser = argparse.ArgumentParser(prog="csa-train", description="Train the CSA inpainting model or a baseline (csa-nb).")
@@ -982,7 +1045,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="csa | ca | shift | pconv | gated (model.name)")
     parser.add_argument("--steps", type=int, help="total training steps (train.steps; sets train.epochs to 0); with --resume the total to reach")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, last.pt, log.csv, samples/")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint (none yet: with "
+                        "--profile or --config a new run starts there, and says so; a finished run: says so, add --steps to go on)")
+    parser.add_argument("--data", help="dataset folder (CelebA, Places2, Paris StreetView or a plain image folder such as the "
+                        "photo corpus); its layout is detected. Default: the profile's (builtin photographs)")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value (YAML-typed), e.g. train.batch_size=8; repeatable")
     parser.add_argument("--device", help="auto | cpu | cuda (train.device)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
@@ -990,9 +1056,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = cli_config(args)
+        last = Path(args.out) / "last.pt"
+        if not args.resume and last.exists():
+            raise FileExistsError(f"{args.out} already holds a run (checkpoint {last}); pass --resume to continue it, or choose "
+                                  f"another --out")
+        if args.resume and not last.is_file():  # a restart loop may always pass --resume: start, but say so
+            print(f"csa-train: nothing to resume in {args.out} (no last.pt yet): starting a new run there", file=sys.stderr)
+        elif args.resume and _checkpoint_step(last) == config.train.steps:
+            step = config.train.steps
+            print(f"csa-train: the run in {args.out} is already finished at step {step} (train.steps {step}); nothing to do. "
+                  f"To train it longer, give a larger total: csa-train --out {args.out} --resume --steps {2 * step}", file=sys.stderr)
+            return 0
         run = train(config, args.out, resume=args.resume, progress=not args.no_progress, channels_last=args.channels_last)
     except TrainingInterrupted as error:
-        print(f"csa-train: {error}", file=sys.stderr)
+        print(f"csa-train: stopped by {error.signal_name} after step {error.step}; checkpoint {error.checkpoint}; continue with "
+              f"csa-train --out {args.out} --resume", file=sys.stderr)
         known = error.signal_name in signal.Signals.__members__
         return 128 + signal.Signals[error.signal_name].value if known else 1  # 143 for SIGTERM, 130 for Ctrl-C
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, TrainingDiverged, TrainingOutOfMemory) as error:

@@ -76,8 +76,6 @@ def test_trains_on_smoke(name):
 
 def test_classical_methods_through_the_evaluator():
     "The classical inpaint_fns run through csa_nb.metrics.evaluate on the same masks, and beat a flat grey fill."
-    import numpy as np
-    import torch
     from csa_nb.baselines import CLASSICAL_METHODS
     from csa_nb.config import make_config
     from csa_nb.data import build_dataset

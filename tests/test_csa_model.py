@@ -6,8 +6,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-pytest.importorskip("csa_nb.networks")
-
 from csa_nb.config import make_config
 from csa_nb.csa_model import CSAModel
 from csa_nb.networks import build_model
@@ -60,6 +58,54 @@ def test_losses_through_wrapped_discriminators(smoke_model):
         smoke_model.discriminators = original
     torch.testing.assert_close(wrapped_d, plain_d)
     torch.testing.assert_close(wrapped_g, plain_g)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"loss": {"official_scaling": True}}, {"loss": {"consistency": False}},
+                                       {"loss": {"discriminators": ["patch", "srfeat"]}}])
+def test_objective_is_eq_8_bit_for_bit(overrides):
+    """The sum over named terms gives exactly the formula csa-nb computed before the terms had names:
+    lambda_r L_re + lambda_c L_c + lambda_d (D_R of each discriminator, summed from 0), left to right."""
+    torch.manual_seed(3)
+    config = make_config("smoke", overrides)
+    model = build_model(config)
+    image, mask = torch.rand(2, 3, 64, 64) * 2 - 1, _centre_mask(2, 64)
+    output = model(image, mask)
+    total, logs = model.generator_loss(image, mask, output)
+    terms = model.generator_terms(image, mask, output)
+    scale = 100.0 if config.loss.official_scaling else 1.0
+    adversarial = sum((terms[f"adversarial_{name}"] for name in model.discriminators), image.new_zeros(()))
+    consistency = terms.get("consistency", 0.0)
+    expected = (config.loss.lambda_reconstruction * scale * terms["reconstruction"]
+                + (config.loss.lambda_consistency * scale if config.loss.consistency else 0.0) * consistency
+                + config.loss.lambda_adversarial * scale * adversarial)
+    assert torch.equal(total, expected)
+    assert logs["generator"] == expected.item() and logs["adversarial"] == adversarial.item()
+    assert ("consistency" in logs) == config.loss.consistency
+
+
+def test_a_new_term_is_one_function_and_one_weight():
+    "Register a term, give it a weight in loss.extra_terms: it is added, logged, and its weight 0 skips it."
+    from csa_nb.losses import LOSS_TERMS, register_loss_term
+
+    @register_loss_term("hole_l1")
+    def hole_l1(context):
+        return ((context.output.refined - context.image).abs() * context.mask).mean()
+
+    try:
+        torch.manual_seed(4)
+        image, mask = torch.rand(2, 3, 64, 64) * 2 - 1, _centre_mask(2, 64)
+        plain = build_model(make_config("smoke"))
+        extra = build_model(make_config("smoke", {"loss": {"extra_terms": {"hole_l1": 0.5}}}))
+        extra.load_state_dict(plain.state_dict())
+        base, _ = plain.generator_loss(image, mask, plain(image, mask))
+        total, logs = extra.generator_loss(image, mask, extra(image, mask))
+        assert "hole_l1" in logs and total.item() == pytest.approx(base.item() + 0.5 * logs["hole_l1"], rel=1e-6)
+        off = build_model(make_config("smoke", {"loss": {"extra_terms": {"hole_l1": 0.0}}}))
+        assert "hole_l1" not in off.generator_loss(image, mask, off(image, mask))[1]
+        with pytest.raises(ValueError, match="no loss term"):
+            build_model(make_config("smoke", {"loss": {"extra_terms": {"perceptual": 1.0}}}))
+    finally:
+        del LOSS_TERMS["hole_l1"]
 
 
 def test_generator_terms_do_not_depend_on_batch_size(smoke_model):

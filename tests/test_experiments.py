@@ -17,9 +17,23 @@ def fake_run(folder, config_dict, step):
 
 def test_bookkeeping_fields_do_not_change_the_key():
     config = experiment_config("smoke", "", "celeba")
-    busy = experiment_config("smoke", "", "celeba", {"train": {"threads": 1, "log_every": 3}})
+    busy = experiment_config("smoke", "", "celeba", {"train": {"threads": 1, "log_every": 3}, "data": {"num_workers": 2}})
     other = experiment_config("smoke", "", "celeba", {"train": {"seed": 1}})
     assert config_key(config) == config_key(busy) != config_key(other)
+
+
+def test_resume_and_run_cache_read_one_list():
+    "What a resumed run may change is the run cache's bookkeeping plus a longer run and moved data (csa_nb.config)."
+    from csa_nb.config import BOOKKEEPING_SETTINGS, RESUMABLE_SETTINGS
+    from csa_nb.train import RESUMABLE_CHANGES
+    assert set(RESUMABLE_CHANGES) == set(RESUMABLE_SETTINGS) == set(BOOKKEEPING_SETTINGS) | {"train.steps", "data.root"}
+
+
+def test_keys_of_existing_runs_stay():
+    """Cached runs are found by these keys: a change here must be on purpose (then say so: the cache rebuilds).
+    Last changed by the precision / warm-up / recipe profiles (smoke e1efbf3661 -> 9b6ce68f79, cpu conv f3d4eeddba -> 2e5b272abf)."""
+    assert config_key(experiment_config("smoke", "", "celeba")) == "9b6ce68f79"
+    assert config_key(experiment_config("cpu", "", "places2-butte", {"model": {"middle": "conv"}})) == "2e5b272abf"
 
 
 def test_a_run_written_before_a_field_was_added_is_found(tmp_path):

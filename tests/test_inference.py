@@ -2,13 +2,11 @@
 
 The console script runs in a subprocess where no model is needed (the input is rejected before one
 loads); everything else runs `main(argv)` in-process with a stand-in generator in place of a
-checkpoint, plus an end-to-end check with a real (smoke-size, untrained) CSA checkpoint when
-`csa_nb.train` and `csa_nb.networks` are available.
+checkpoint, plus an end-to-end check with a real (smoke-size, untrained) CSA checkpoint.
 """
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,11 +111,60 @@ def test_missing_checkpoint(files, capsys):
     assert (status, lines) == (1, [f"csa-inpaint: error: checkpoint not found: {files.root / 'nope.pt'}"])
 
 
-def test_no_hole_returns_input(files, capsys):
-    "A mask with no hole needs no model: the output is the input."
+def test_no_hole_is_said(files, capsys):
+    "An all-black mask has no hole: the command says so (exit 1, nothing written) instead of copying the input silently."
     status, lines = run_main([files.root / "photo.png", files.root / "no_hole.png", "-o", files.root / "same.png"], capsys)
-    assert (status, lines) == (0, [])
-    assert np.array_equal(np.asarray(Image.open(files.root / "same.png")), files.photo)
+    assert status == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("csa-inpaint: error: the mask has no hole") and "white = hole" in lines[0], lines
+    assert not (files.root / "same.png").exists()
+    Image.fromarray((files.hole > 0).astype(np.uint8)).save(files.root / "zero_one.png")  # 0/1 values saved as 8 bit
+    status, lines = run_main([files.root / "photo.png", files.root / "zero_one.png", "-o", files.root / "same.png"], capsys)
+    assert status == 1 and "brightest pixel is 1 of 255" in lines[0] and "0 and 255" in lines[0], lines
+
+
+# --- issue 18: what is checked before the model runs ----------------------------------------------------
+
+def test_unwritable_output_fails_before_inference(files, stand_in, capsys):
+    "`-o /proc/nope/o.png`: one line, and the model never ran."
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", "/proc/nope/o.png"], capsys)
+    assert status == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("csa-inpaint: error: cannot write /proc/nope/o.png"), lines
+    assert stand_in.calls == 0
+    (files.root / "read_only").mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes anywhere
+        status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "read_only" / "o.png"], capsys)
+        assert status == 1 and "is not writable" in lines[0], lines
+
+
+def test_cuda_without_gpu_says_so(files, capsys, monkeypatch):
+    "`--device cuda` on a machine without CUDA names the device, not the checkpoint."
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "o.png", "--device", "cuda"], capsys)
+    assert status == 1 and len(lines) == 1, lines
+    assert "no CUDA device" in lines[0] and "--device cpu" in lines[0] and "checkpoint" not in lines[0], lines
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "o.png", "--device", "gpu"], capsys)
+    assert status == 1 and "unknown device 'gpu'" in lines[0], lines
+
+
+def test_mask_of_another_aspect_ratio_is_refused(files, stand_in, capsys):
+    "Stretching a 1:1 mask over a 3:2 picture would move the hole: refused, with what to do."
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(files.root / "square.png")
+    status, lines = run_main([files.root / "photo.png", files.root / "square.png", "-o", files.root / "o.png"], capsys)
+    assert status == 1 and len(lines) == 1, lines
+    assert "mask is 40x40 but the image is 40x60" in lines[0] and "another aspect ratio" in lines[0], lines
+    assert "crop or pad it to 40x60" in lines[0] and stand_in.calls == 0
+    assert not (files.root / "o.png").exists()
+
+
+def test_folder_run_needs_an_output_folder(files, stand_in, capsys):
+    "A folder of images with `-o out.png` is refused instead of making a folder called out.png."
+    images = files.root / "images"
+    images.mkdir()
+    Image.fromarray(files.photo).save(images / "x.png")
+    status, lines = run_main([images, files.root / "mask.png", "-o", files.root / "out.png", "--quiet"], capsys)
+    assert status == 1 and len(lines) == 1, lines
+    assert "-o must be a folder" in lines[0] and f"-o {files.root / 'out'}" in lines[0], lines
+    assert not (files.root / "out.png").exists() and stand_in.calls == 0
 
 
 def test_usage_error(files, capsys):
@@ -282,9 +329,7 @@ def test_batch_progress_bar(files, stand_in, capsys):
 @pytest.mark.parametrize("middle", ["conv", "csa"])
 def test_real_generator_any_size(files, middle):
     "The project's CSAGenerator (smoke size, random weights) through the whole resize-pad-crop path."
-    networks = pytest.importorskip("csa_nb.networks")
-    if middle == "csa":
-        pytest.importorskip("csa_nb.csa")
+    import csa_nb.networks as networks
     from csa_nb.config import make_config
     torch.manual_seed(0)
     config = make_config("smoke", {"model": {"middle": middle}})
@@ -304,15 +349,12 @@ def test_real_generator_any_size(files, middle):
 
 def smoke_checkpoint(path, middle="csa", name="csa"):
     "A checkpoint file in the trainer's format holding an untrained smoke-size model."
-    train = pytest.importorskip("csa_nb.train")
+    import csa_nb.train as train
     from csa_nb.config import config_to_dict, make_config
     from csa_nb.networks import build_model
     torch.manual_seed(0)
     config = make_config("smoke", {"model": {"middle": middle, "name": name}})
-    try:
-        model = build_model(config)
-    except ValueError as error:  # the CSA model module has not landed
-        pytest.skip(str(error))
+    model = build_model(config)
     checkpoint = {"format": train.CHECKPOINT_FORMAT, "config": config_to_dict(config), "step": 0,
                   "model": model.state_dict(), "optimizers": {}, "rng": {}, "vgg_weights": "random"}
     return train.save_checkpoint(checkpoint, path)
@@ -339,20 +381,22 @@ def test_corrupt_checkpoint_is_one_line(files, capsys):
 
 
 def test_model_card_measures_the_checkpoint(tmp_path):
-    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here)."
+    "The card's numbers are those `evaluate` gives for the checkpoint (a smoke-size partial-conv model here), beside Telea's."
     from csa_nb.config import make_config
     from csa_nb.data import build_dataset
     from csa_nb.masks import center_mask
     from csa_nb.metrics import evaluate, model_inpaint_fn
-    from csa_nb.inference import load_inpainting_model, model_card
+    from csa_nb.inference import load_inpainting_model
+    from csa_nb.model_card import model_card
     path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
-    card = model_card(path, limit=2, masks_per_bin=1, baseline=None)
+    card = model_card(path, limit=2, masks_per_bin=1, baselines=("telea",))
     generator, size = load_inpainting_model(path, "cpu")
     expected = evaluate(model_inpaint_fn(generator), build_dataset(make_config("smoke").data, "test"), [center_mask(size)], limit=2)
     row = expected.iloc[0]
-    assert f"| pconv (this checkpoint) | {row['l1_percent_mean']:.2f} | {row['l2_percent_mean']:.2f} | {row['ssim_mean']:.3f} " in card
-    assert "| method | 10-20% | 20-30% | 30-40% | 40-50% |" in card
-    assert "Steps: 0" in card and "`builtin`" in card
+    assert f"| builtin test crops | centre | 2 | {row['psnr_mean']:.2f} | " in card
+    for holes in ("10-20%", "20-30%", "30-40%", "40-50%"):
+        assert f"| builtin test crops | {holes} | 2 |" in card
+    assert "0 steps" in card and "`builtin`" in card and "## Plain colours" in card
 
 
 def test_fast_generator_load_equals_trainer_load(files, tmp_path):
@@ -372,7 +416,7 @@ def test_fast_generator_load_equals_trainer_load(files, tmp_path):
 
 
 def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
-    train = pytest.importorskip("csa_nb.train")
+    import csa_nb.train as train
     from csa_nb.inference import load_inpainting_model
     path = smoke_checkpoint(tmp_path / "csa.pt")
     stored = torch.load(path, weights_only=True)
@@ -383,21 +427,22 @@ def test_checkpoint_with_wrong_weights_is_clear(tmp_path):
 
 
 def test_demo_shows_csa_attention(files):
-    "The widget with a real (untrained, smoke-size) CSA generator shows the attention of the chosen hole pixel."
-    pytest.importorskip("ipywidgets")
+    "The demo (csa_nb.demo) with a real (untrained, smoke-size) CSA generator: paint, run, click a hole pixel."
+    pytest.importorskip("anywidget")
     from csa_nb.config import make_config
-    from csa_nb.inference import inpainting_demo
+    from csa_nb.demo import inpainting_demo
     from csa_nb.networks import CSAGenerator
     torch.manual_seed(0)
     config = make_config("smoke")
     demo = inpainting_demo(CSAGenerator(config.model, config.data.image_size), images={"photo": files.photo})
-    status = demo.children[4]
-    assert status.value.startswith("attention of pixel (20, 30) over the"), status.value
-    attention_panel = demo.children[3].children[3].children[1]
-    before = attention_panel.value
-    demo.children[2].children[0].value = 0.05  # a pixel outside the hole: explained, not an exception
-    assert "attention exists only inside the hole" in status.value
-    assert attention_panel.value != before
+    demo.add_stroke([(25, 17), (35, 17)], size=5)
+    demo.run_button.click()
+    assert demo.status.value.count("done: CSA") == 1, demo.status.value
+    demo.panels["CSA"].click = [17, 30, 1]
+    assert "from the previous generated pixel" in demo.status.value, demo.status.value
+    assert demo.attention_text.value and "best match" in demo.attention_text.value
+    demo.panels["CSA"].click = [2, 2, 2]  # a known pixel: explained, not an exception
+    assert "is known, not hole" in demo.status.value
 
 
 @pytest.mark.parametrize("half", [False, True])

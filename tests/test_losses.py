@@ -5,8 +5,8 @@ import torch.nn.functional as F
 
 from csa_nb.config import LossConfig
 from csa_nb.discriminators import FeaturePatchDiscriminator, PatchDiscriminator, SRFeatDiscriminator, build_discriminators
-from csa_nb.losses import (consistency_loss, csa_objective, loss_weights, match_feature_shape, ralsgan_discriminator_loss,
-                           ralsgan_generator_loss, reconstruction_loss)
+from csa_nb.losses import (LossContext, consistency_loss, loss_weights, match_feature_shape, ralsgan_discriminator_loss,
+                           ralsgan_generator_loss, reconstruction_loss, weighted_objective)
 from csa_nb.vgg import VGG16_LAYERS, VGG16Features, load_vgg16, vgg16_layer_shape
 
 torch.set_num_threads(1)
@@ -121,7 +121,10 @@ def test_loss_weights_ratios_equal_under_official_scaling():
     paper, official = loss_weights(LossConfig()), loss_weights(LossConfig(official_scaling=True))
     for key in ("consistency", "adversarial"):
         assert official[key] / official["reconstruction"] == pytest.approx(paper[key] / paper["reconstruction"])
-    assert csa_objective(torch.tensor(1.0), 0.0, 0.0, official).item() == pytest.approx(100.0)
+    context = LossContext(torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4), None)
+    terms = {"reconstruction": lambda c: torch.tensor(1.0), "consistency": lambda c: torch.tensor(0.0),
+             "adversarial": lambda c: {}}
+    assert weighted_objective(terms, official, context)[0].item() == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("make", [lambda: PatchDiscriminator(width=4), lambda: FeaturePatchDiscriminator("pool3", width=4)])

@@ -12,7 +12,7 @@ from PIL import Image
 from csa_nb.config import MaskConfig, make_config
 from csa_nb.masks import (
     RATIO_BINS, MaskFolder, MaskSampler, bin_masks, bin_name, center_mask, check_mask, feature_hole_mask,
-    freeform_mask, hole_ratio, irregular_mask, load_mask, masks_cli, write_mask_set,
+    hole_ratio, irregular_mask, load_mask, masks_cli, write_mask_set,
 )
 
 torch.set_num_threads(1)

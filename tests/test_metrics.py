@@ -1,6 +1,5 @@
 """Metrics and evaluator against independent oracles: NumPy / scikit-image, hand-computed values, invariants."""
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np

@@ -298,7 +298,7 @@ def test_cli_refusals(tmp_path, capsys):
                           (["--out", tmp_path / "x", "--resume"], "nothing to resume"),
                           (["--profile", "smoke", "--set", "train.bogus=1", "--out", tmp_path / "x"], "unknown config key 'train.bogus'"),
                           (["--profile", "smoke", "--set", "train.batch_size", "--out", tmp_path / "x"], "expected NAME=VALUE"),
-                          (["--profile", "smoke", "--set", "train.amp=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
+                          (["--profile", "smoke", "--set", "train.precision=fp16", "--device", "cpu", "--out", tmp_path / "x"], "needs a CUDA device")]:
         assert main([str(a) for a in argv]) == 1
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -383,3 +383,21 @@ def test_tensorboard_receives_losses_and_samples(tmp_path, monkeypatch):
     assert ("scalar", "loss/g_loss", 1) in calls and ("scalar", "speed/images_per_s", 2) in calls
     assert [c for c in calls if c[0] == "image"] == [("image", "samples", 2, (3, 4 * 16, 4 * 16))]
     assert calls[-1] == ("close",)
+
+
+@needs_real_parts
+def test_cli_resume_finished_run_and_empty_folder(tmp_path, capsys):
+    "Issue 18: --resume on a finished run says so and how to go on; on an empty folder it says it starts afresh; the refusal says --resume."
+    from csa_nb.train import main
+    out = tmp_path / "run"
+    common = ["--profile", "smoke", "--no-progress", "--set", "train.sample_every=0", "--out", str(out)]
+    assert main([*common, "--resume", "--steps", "1"]) == 0  # nothing to resume yet: a new run starts
+    err = capsys.readouterr().err
+    assert f"nothing to resume in {out} (no last.pt yet): starting a new run there" in err, err
+    assert load_checkpoint(out / "last.pt")["step"] == 1
+    assert main([*common, "--resume", "--steps", "1"]) == 0  # finished: nothing to do, and how to train longer
+    err = capsys.readouterr().err
+    assert f"the run in {out} is already finished at step 1" in err and "--resume --steps 2" in err, err
+    assert main([*common, "--steps", "1"]) == 1  # the same folder without --resume: refused, in CLI words
+    err = capsys.readouterr().err
+    assert "pass --resume to continue it" in err and "resume=True" not in err, err

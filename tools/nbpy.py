@@ -6,8 +6,10 @@
 Cells start with `# %%` (code) or `# %% [markdown]` (markdown, each line prefixed by `# `).
 Cell tags ride on the marker: `# %% tags=["parameters"]`. The notebook stays the source of
 truth; the script form is a scratch copy (keep it under the git-ignored `.drafts/`).
+`to-nb` keeps the cell ids of the notebook it overwrites for cells that are unchanged or edited in
+place, so the `# %% ... #id` markers nbdev_export writes into csa_nb/ change only where cells do.
 """
-import json, re, sys
+import difflib, json, re, sys
 from pathlib import Path
 
 import nbformat
@@ -58,12 +60,26 @@ def script_to_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
+def keep_cell_ids(new: nbformat.NotebookNode, old: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`new` with the ids of `old`'s cells where they line up (same source, or edited in place)."""
+    key = lambda cell: (cell.cell_type, cell.source)
+    matcher = difflib.SequenceMatcher(None, [key(c) for c in old.cells], [key(c) for c in new.cells], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            for old_cell, new_cell in zip(old.cells[i1:i2], new.cells[j1:j2]):
+                if "id" in old_cell:
+                    new_cell["id"] = old_cell["id"]
+    return new
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) >= 2 and argv[0] == "to-py":
         sys.stdout.write(notebook_to_script(argv[1]))
     elif len(argv) == 3 and argv[0] == "to-nb":
         nb = script_to_notebook(Path(argv[1]).read_text(encoding="utf-8"))
+        if Path(argv[2]).is_file():
+            nb = keep_cell_ids(nb, nbformat.read(argv[2], as_version=4))
         nbformat.write(nb, argv[2])
     else:
         sys.exit(__doc__)

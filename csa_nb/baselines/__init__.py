@@ -3,3 +3,6 @@
 Importing this package registers the trainable ones."""
 from .classical import CLASSICAL_METHODS, classical_inpaint_fn, telea, navier_stokes, biharmonic
 from . import pconv, gated, contextual, shiftnet
+
+__all__ = ["CLASSICAL_METHODS", "classical_inpaint_fn", "telea", "navier_stokes", "biharmonic",
+           "pconv", "gated", "contextual", "shiftnet"]

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from skimage.restoration import inpaint_biharmonic
 
+from ..networks import composite
+
 # %% auto #0
 __all__ = ['CLASSICAL_METHODS', 'telea', 'navier_stokes', 'biharmonic', 'classical_inpaint_fn']
 
@@ -38,7 +40,7 @@ def _per_sample(
     holes = hole[:, 0].detach().cpu().numpy() > 0.5
     filled = np.stack([fill(p, h) if h.any() else p for p, h in zip(pixels, holes)])
     filled = torch.from_numpy(filled).permute(0, 3, 1, 2).to(device=image.device, dtype=image.dtype)
-    return image * (1 - hole) + filled * hole
+    return composite(image, filled, hole)
 
 # %% ../../nbs/07e_classical.ipynb #ff13a73b
 def _opencv_fill(flag: int, radius: int):

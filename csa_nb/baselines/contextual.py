@@ -11,11 +11,12 @@ import torch.nn.functional as F
 
 from .gated import CoarseToFineGenerator
 from ..config import ExperimentConfig
+from ..losses import LossContext, weighted_objective
 from ..networks import InpaintingModel, check_image_and_mask, register_model
 
 # %% auto #0
-__all__ = ['CA_LOSS_WEIGHTS', 'spatial_discount', 'hole_boxes', 'local_crops', 'WGANCritic', 'gradient_penalty',
-           'ContextualAttentionModel']
+__all__ = ['CA_LOSS_WEIGHTS', 'CA_COARSE_WEIGHT', 'CA_GRADIENT_PENALTY', 'CA_DISCOUNT_GAMMA', 'CA_TERMS', 'spatial_discount',
+           'hole_boxes', 'local_crops', 'WGANCritic', 'gradient_penalty', 'ContextualAttentionModel']
 
 # %% ../../nbs/07c_contextual.ipynb #c34132cf
 def spatial_discount(
@@ -102,10 +103,43 @@ def gradient_penalty(
     norms = (gradients.square() * mask).flatten(1).sum(1).sqrt()
     return (norms - 1).square().mean()
 
-# %% ../../nbs/07c_contextual.ipynb #27442155
-CA_LOSS_WEIGHTS = {"coarse": 1.2, "l1": 1.2, "ae": 1.2, "adversarial": 0.001, "gradient_penalty": 10.0, "gamma": 0.9}
+# %% ../../nbs/07c_contextual.ipynb #77174643
+CA_LOSS_WEIGHTS = {"l1_discounted": 1.2, "ae": 1.2, "adversarial": 0.001}  # the generator's terms
+CA_COARSE_WEIGHT = 1.2  # the coarse output's weight against the refined one, inside l1_discounted and ae
+CA_GRADIENT_PENALTY = 10.0  # the critics' gradient penalty weight
+CA_DISCOUNT_GAMMA = 0.9  # spatial discount per pixel of distance to the known region
 
 
+def _local_crops(context: LossContext) -> list[torch.Tensor]:
+    "Crops around each hole of: ground truth, coarse, refined, composite, the spatial discount, the mask (once per step)."
+    image, mask, output = context.image, context.mask, context.output
+    # the discount is measured on the whole image (distance to the known pixels), then cropped like the images
+    return context.once("local", lambda: context.model._local(image, mask, image, output.rough, output.refined,
+                                                              output.composited, spatial_discount(mask, CA_DISCOUNT_GAMMA)))
+
+
+def _discounted_l1_term(context: LossContext) -> torch.Tensor:
+    "Spatially discounted L1 of the coarse and refined outputs on the local crop."
+    real, coarse, refined, _, discount, _ = _local_crops(context)
+    return CA_COARSE_WEIGHT * ((real - coarse).abs() * discount).mean() + ((real - refined).abs() * discount).mean()
+
+
+def _known_l1_term(context: LossContext) -> torch.Tensor:
+    "L1 of the coarse and refined outputs on the known region ('ae'), normalised by the known fraction."
+    image, output, known = context.image, context.output, 1 - context.mask
+    return (CA_COARSE_WEIGHT * ((image - output.rough).abs() * known).mean() + ((image - output.refined).abs() * known).mean()) \
+        / known.mean().clamp_min(1e-6)
+
+
+def _adversarial_term(context: LossContext) -> torch.Tensor:
+    "The WGAN generator term: minus the global and local critics' mean scores of the composite."
+    critics = context.discriminators
+    return -(critics["global"](context.output.composited).mean() + critics["local"](_local_crops(context)[3]).mean())
+
+
+CA_TERMS = {"l1_discounted": _discounted_l1_term, "ae": _known_l1_term, "adversarial": _adversarial_term}
+
+# %% ../../nbs/07c_contextual.ipynb #0864e9c9
 @register_model("ca")
 class ContextualAttentionModel(InpaintingModel):
     "DeepFill v1: coarse-to-fine generator with contextual attention, discounted L1, WGAN-GP global + local critics."
@@ -133,21 +167,11 @@ class ContextualAttentionModel(InpaintingModel):
         wasserstein = (critic_global(fake).mean() - critic_global(image).mean()
                        + critic_local(fake_local).mean() - critic_local(real_local).mean())
         penalty = gradient_penalty(critic_global, image, fake, mask) + gradient_penalty(critic_local, real_local, fake_local, mask_local)
-        loss = wasserstein + CA_LOSS_WEIGHTS["gradient_penalty"] * penalty
+        loss = wasserstein + CA_GRADIENT_PENALTY * penalty
         return loss, {"d_loss": float(loss.detach()), "wasserstein": float(wasserstein.detach()), "gradient_penalty": float(penalty.detach())}
 
     def generator_loss(self, image, mask, output):
         "Discounted L1 on the local crop, L1 on the known region, WGAN generator term."
-        mask = check_image_and_mask(image, mask)
-        w = CA_LOSS_WEIGHTS
-        # the discount is measured on the whole image (distance to the known pixels), then cropped like the images
-        real_local, coarse_local, refined_local, composite_local, discount, _ = self._local(
-            image, mask, image, output.rough, output.refined, output.composited, spatial_discount(mask, w["gamma"]))
-        l1 = w["coarse"] * ((real_local - coarse_local).abs() * discount).mean() + ((real_local - refined_local).abs() * discount).mean()
-        known = 1 - mask
-        ae = (w["coarse"] * ((image - output.rough).abs() * known).mean() + ((image - output.refined).abs() * known).mean()) \
-            / known.mean().clamp_min(1e-6)
-        adversarial = -(self.discriminators["global"](output.composited).mean() + self.discriminators["local"](composite_local).mean())
-        loss = w["l1"] * l1 + w["ae"] * ae + w["adversarial"] * adversarial
-        return loss, {"g_loss": float(loss.detach()), "l1_discounted": float(l1.detach()), "ae": float(ae.detach()),
-                      "adversarial": float(adversarial.detach())}
+        context = LossContext(image, check_image_and_mask(image, mask), output, discriminators=self.discriminators, model=self)
+        loss, terms = weighted_objective(CA_TERMS, CA_LOSS_WEIGHTS, context)
+        return loss, {"g_loss": float(loss.detach()), **{name: float(value.detach()) for name, value in terms.items()}}

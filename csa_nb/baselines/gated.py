@@ -12,11 +12,12 @@ from torch.nn.utils import spectral_norm
 
 from ..attention import ContextualAttention
 from ..config import ExperimentConfig
-from ..networks import GeneratorOutput, InpaintingModel, check_image_and_mask, register_model
+from ..losses import LossContext, weighted_objective
+from ..networks import GeneratorOutput, InpaintingModel, check_image_and_mask, composite, register_model
 
 # %% auto #0
-__all__ = ['GATED_LOSS_WEIGHTS', 'DeepFillConv2d', 'CoarseToFineGenerator', 'SNPatchGANDiscriminator', 'hinge_discriminator_loss',
-           'hinge_generator_loss', 'GatedConvModel']
+__all__ = ['GATED_TERMS', 'GATED_LOSS_WEIGHTS', 'DeepFillConv2d', 'CoarseToFineGenerator', 'SNPatchGANDiscriminator',
+           'hinge_discriminator_loss', 'hinge_generator_loss', 'GatedConvModel']
 
 # %% ../../nbs/07b_gated.ipynb #3e467145
 class DeepFillConv2d(nn.Module):
@@ -117,7 +118,7 @@ class CoarseToFineGenerator(nn.Module):
         attended, attention = self.contextual_attention(features, feature_mask, return_attention=True)
         attended = self.refine_attention_out(attended)
         refined = self._squash(self.refine_decoder(torch.cat([hallucinated, attended], 1)))
-        return GeneratorOutput(rough=coarse, refined=refined, composited=image * (1 - mask) + refined * mask,
+        return GeneratorOutput(rough=coarse, refined=refined, composited=composite(image, refined, mask),
                                feature_mask=feature_mask, attention=attention if return_attention else None)
 
 # %% ../../nbs/07b_gated.ipynb #728f1255
@@ -153,10 +154,15 @@ def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     "-E[D(fake)]."
     return -fake_scores.mean()
 
-# %% ../../nbs/07b_gated.ipynb #d6db93ef
+# %% ../../nbs/07b_gated.ipynb #8dd62d4a
+GATED_TERMS = {  # named functions of a csa_nb.losses.LossContext, summed by weighted_objective as CSA's are
+    "coarse_l1": lambda context: (context.output.rough - context.image).abs().mean(),
+    "refined_l1": lambda context: (context.output.refined - context.image).abs().mean(),
+    "adversarial": lambda context: hinge_generator_loss(context.discriminators["sn_patch"](context.output.composited, context.mask)),
+}
 GATED_LOSS_WEIGHTS = {"coarse_l1": 1.0, "refined_l1": 1.0, "adversarial": 1.0}
 
-
+# %% ../../nbs/07b_gated.ipynb #9ff04519
 @register_model("gated")
 class GatedConvModel(InpaintingModel):
     "DeepFill v2: gated coarse-to-fine generator with contextual attention, SN-PatchGAN, hinge loss."
@@ -175,8 +181,6 @@ class GatedConvModel(InpaintingModel):
 
     def generator_loss(self, image, mask, output):
         "L1 of the coarse and refined outputs plus the hinge generator loss on the composite."
-        mask = check_image_and_mask(image, mask)
-        terms = {"coarse_l1": (output.rough - image).abs().mean(), "refined_l1": (output.refined - image).abs().mean(),
-                 "adversarial": hinge_generator_loss(self.discriminators["sn_patch"](output.composited, mask))}
-        loss = sum(GATED_LOSS_WEIGHTS[name] * value for name, value in terms.items())
+        context = LossContext(image, check_image_and_mask(image, mask), output, discriminators=self.discriminators, model=self)
+        loss, terms = weighted_objective(GATED_TERMS, GATED_LOSS_WEIGHTS, context)
         return loss, {"g_loss": float(loss.detach()), **{name: float(value.detach()) for name, value in terms.items()}}

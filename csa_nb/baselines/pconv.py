@@ -12,12 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ExperimentConfig
-from ..networks import GeneratorOutput, InpaintingModel, check_image_and_mask, register_model
+from ..losses import LossContext, weighted_objective
+from ..networks import GeneratorOutput, InpaintingModel, check_image_and_mask, composite, register_model
 from ..vgg import load_vgg16
 
 # %% auto #0
-__all__ = ['PCONV_LOSS_WEIGHTS', 'PCONV_VGG_LAYERS', 'PartialConv2d', 'PartialConvUNet', 'gram_matrix', 'total_variation_loss',
-           'partial_conv_loss', 'PartialConvGenerator', 'PartialConvModel']
+__all__ = ['PCONV_LOSS_WEIGHTS', 'PCONV_VGG_LAYERS', 'PCONV_TERMS', 'PartialConv2d', 'PartialConvUNet', 'gram_matrix',
+           'total_variation_loss', 'partial_conv_loss', 'PartialConvGenerator', 'PartialConvModel']
 
 # %% ../../nbs/07a_pconv.ipynb #a4b0e1ff
 class PartialConv2d(nn.Module):
@@ -111,18 +112,18 @@ class PartialConvUNet(nn.Module):
                 features = F.leaky_relu(norm(features), 0.2)
         return features
 
-# %% ../../nbs/07a_pconv.ipynb #9aa942a5
+# %% ../../nbs/07a_pconv.ipynb #6fa187ac
 PCONV_LOSS_WEIGHTS = {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
 PCONV_VGG_LAYERS = ("pool1", "pool2", "pool3")
 
-
+# %% ../../nbs/07a_pconv.ipynb #025df652
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     "K_p Psi^T Psi: (B, C, H, W) -> (B, C, C), normalised by C*H*W."
     batch, channels, height, width = features.shape
     flat = features.flatten(2)
     return flat @ flat.transpose(1, 2) / (channels * height * width)
 
-
+# %% ../../nbs/07a_pconv.ipynb #fe6a4343
 def total_variation_loss(
     composite: torch.Tensor,  # (B, 3, H, W)
     hole: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -135,7 +136,36 @@ def total_variation_loss(
             ((composite[..., 1:, :] - composite[..., :-1, :]).abs() * down).sum()
     return total / composite.numel()
 
+# %% ../../nbs/07a_pconv.ipynb #26e67df1
+def _vgg_features(context: LossContext) -> tuple[dict, dict, dict]:
+    "VGG16 pool1-3 of the ground truth, the prediction and the composite (computed once per step)."
+    vgg, output = context.vgg, context.output
+    return context.once("vgg", lambda: (vgg(context.image), vgg(output.refined), vgg(output.composited)))
 
+
+def _perceptual_term(context: LossContext) -> torch.Tensor:
+    "L_perceptual: L1 between the VGG16 features of the prediction / composite and those of the ground truth."
+    target, out, comp = _vgg_features(context)
+    return sum(F.l1_loss(out[p], target[p]) + F.l1_loss(comp[p], target[p]) for p in PCONV_VGG_LAYERS)
+
+
+def _style_term(context: LossContext) -> torch.Tensor:
+    "L_style_out + L_style_comp: L1 between Gram matrices of the VGG16 features."
+    target, out, comp = _vgg_features(context)
+    gram_target = {p: gram_matrix(target[p]) for p in PCONV_VGG_LAYERS}
+    return sum(F.l1_loss(gram_matrix(out[p]), gram_target[p]) + F.l1_loss(gram_matrix(comp[p]), gram_target[p])
+               for p in PCONV_VGG_LAYERS)
+
+
+PCONV_TERMS = {
+    "valid": lambda context: ((context.output.refined - context.image).abs() * (1 - context.mask)).mean(),
+    "hole": lambda context: ((context.output.refined - context.image).abs() * context.mask).mean(),
+    "perceptual": _perceptual_term,
+    "style": _style_term,
+    "tv": lambda context: total_variation_loss(context.output.composited, context.mask),
+}
+
+# %% ../../nbs/07a_pconv.ipynb #f0ba1508
 def partial_conv_loss(
     vgg: nn.Module,  # returns a dict of the `PCONV_VGG_LAYERS` features (csa_nb.vgg.load_vgg16)
     target: torch.Tensor,  # (B, 3, H, W) ground truth in [-1, 1]
@@ -144,18 +174,8 @@ def partial_conv_loss(
     weights: dict[str, float] = PCONV_LOSS_WEIGHTS,  # the published weights
 ) -> tuple[torch.Tensor, dict[str, float]]:
     "The total loss of Liu et al. 2018 and its terms."
-    composite = target * (1 - hole) + prediction * hole
-    terms = {"valid": ((prediction - target).abs() * (1 - hole)).mean(),
-             "hole": ((prediction - target).abs() * hole).mean()}
-    features_target = vgg(target)
-    features_out, features_comp = vgg(prediction), vgg(composite)
-    terms["perceptual"] = sum(F.l1_loss(features_out[p], features_target[p]) + F.l1_loss(features_comp[p], features_target[p])
-                              for p in PCONV_VGG_LAYERS)
-    gram_target = {p: gram_matrix(features_target[p]) for p in PCONV_VGG_LAYERS}
-    terms["style"] = sum(F.l1_loss(gram_matrix(features_out[p]), gram_target[p]) + F.l1_loss(gram_matrix(features_comp[p]), gram_target[p])
-                         for p in PCONV_VGG_LAYERS)
-    terms["tv"] = total_variation_loss(composite, hole)
-    total = sum(weights[name] * value for name, value in terms.items())
+    output = GeneratorOutput(rough=None, refined=prediction, composited=composite(target, prediction, hole))
+    total, terms = weighted_objective(PCONV_TERMS, weights, LossContext(target, hole, output, vgg=vgg))
     return total, {name: float(value.detach()) for name, value in terms.items()}
 
 # %% ../../nbs/07a_pconv.ipynb #73b18085
@@ -174,7 +194,7 @@ class PartialConvGenerator(nn.Module):
         "The PC prediction (`refined`) and the composite; the hole pixels of `image` are never seen."
         hole = check_image_and_mask(image, mask, self.image_size)
         prediction = self.unet(image * (1 - hole), hole)
-        return GeneratorOutput(rough=None, refined=prediction, composited=image * (1 - hole) + prediction * hole)
+        return GeneratorOutput(rough=None, refined=prediction, composited=composite(image, prediction, hole))
 
 
 @register_model("pconv")

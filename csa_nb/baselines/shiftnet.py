@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from ..attention import shift_connection
 from ..config import ExperimentConfig
 from ..discriminators import PatchDiscriminator
+from ..losses import LossContext, weighted_objective
 from ..masks import feature_hole_mask
-from ..networks import (GeneratorOutput, InpaintingModel, check_image_and_mask, erase_hole, init_weights,
+from ..networks import (GeneratorOutput, InpaintingModel, check_image_and_mask, composite, erase_hole, init_weights,
                              level_channels, network_depth, register_model)
 
 # %% auto #0
-__all__ = ['SHIFT_LOSS_WEIGHTS', 'ShiftNetGenerator', 'guidance_loss', 'ShiftNetModel']
+__all__ = ['SHIFT_TERMS', 'SHIFT_LOSS_WEIGHTS', 'ShiftNetGenerator', 'guidance_loss', 'ShiftNetModel']
 
 # %% ../../nbs/07d_shiftnet.ipynb #747bc2e6
 class ShiftNetGenerator(nn.Module):
@@ -80,11 +81,11 @@ class ShiftNetGenerator(nn.Module):
                 else:
                     x = torch.cat([x, encoded[i]], 1)
             x = self.decoder[i](x)
-        return GeneratorOutput(rough=None, refined=x, composited=image * (1 - mask) + x * mask,
+        return GeneratorOutput(rough=None, refined=x, composited=composite(image, x, mask),
                                middle_features=shifted, decoder_features=decoder_features, feature_mask=feature_mask,
                                attention=attention if return_attention else None)
 
-# %% ../../nbs/07d_shiftnet.ipynb #d17d4a99
+# %% ../../nbs/07d_shiftnet.ipynb #ff535c3c
 def guidance_loss(
     decoder_features: torch.Tensor,  # (B, C, h, w): phi_{L-l}(I), the decoder feature at the shift connection
     target_features: torch.Tensor,  # (B, C, h, w): phi_l(I_gt), the encoder feature of the ground truth
@@ -93,10 +94,26 @@ def guidance_loss(
     "Mean squared difference of the two features inside the hole (zero elsewhere), over all elements."
     return F.mse_loss(decoder_features * feature_mask, target_features.detach() * feature_mask)
 
+# %% ../../nbs/07d_shiftnet.ipynb #1be92972
+def _guidance_term(context: LossContext) -> torch.Tensor:
+    "The guidance loss against phi_l(I_gt), the generator's own encoder feature of the ground truth."
+    generator = context.model.generator
+    with torch.no_grad():
+        target = generator.encode(context.image)[generator.shift_level - 1]
+    return guidance_loss(context.output.decoder_features, target, context.output.feature_mask)
 
+
+def _adversarial_term(context: LossContext) -> torch.Tensor:
+    "The vanilla GAN generator loss: the PatchGAN should call the output real."
+    fake = context.discriminators["patch"](context.output.refined)
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+SHIFT_TERMS = {"l1": lambda context: F.l1_loss(context.output.refined, context.image),
+               "guidance": _guidance_term, "adversarial": _adversarial_term}
 SHIFT_LOSS_WEIGHTS = {"l1": 1.0, "guidance": 0.01, "adversarial": 0.002}
 
-
+# %% ../../nbs/07d_shiftnet.ipynb #8343ee66
 @register_model("shift")
 class ShiftNetModel(InpaintingModel):
     "Shift-Net: U-Net with the shift connection, L1 + guidance loss + PatchGAN (vanilla GAN loss)."
@@ -115,12 +132,6 @@ class ShiftNetModel(InpaintingModel):
 
     def generator_loss(self, image, mask, output):
         "L1 + 0.01 guidance + 0.002 adversarial."
-        mask = check_image_and_mask(image, mask)
-        with torch.no_grad():  # the guidance target: the encoder feature of the ground truth itself
-            target = self.generator.encode(image)[self.generator.shift_level - 1]
-        fake = self.discriminators["patch"](output.refined)
-        terms = {"l1": F.l1_loss(output.refined, image),
-                 "guidance": guidance_loss(output.decoder_features, target, output.feature_mask),
-                 "adversarial": F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))}
-        loss = sum(SHIFT_LOSS_WEIGHTS[name] * value for name, value in terms.items())
+        context = LossContext(image, check_image_and_mask(image, mask), output, discriminators=self.discriminators, model=self)
+        loss, terms = weighted_objective(SHIFT_TERMS, SHIFT_LOSS_WEIGHTS, context)
         return loss, {"g_loss": float(loss.detach()), **{name: float(value.detach()) for name, value in terms.items()}}
