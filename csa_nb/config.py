@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETTINGS', 'DIFFERENCES_BEYOND_CONFIG', 'DataConfig',
-           'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig', 'parse_override',
-           'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
+__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETTINGS', 'DIFFERENCES_BEYOND_CONFIG',
+           'PAPER_SILENT', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig',
+           'parse_override', 'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
            'config_from_dict', 'save_config', 'load_config', 'resolve_epochs', 'paper_differences', 'differences_table']
 
 # %% ../nbs/09_config.ipynb #6b120f10
@@ -322,6 +322,17 @@ DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, o
      "our re-implementations, trained with the same data, masks and trainer"),
 ]
 
+PAPER_SILENT: list[tuple[str, str, str]] = [  # (setting, what the paper and the released code say, what every profile does)
+    ("loss.feature_layer", "Sec. 3.4 and Fig. 5: VGG16 features after pool3; Tab. 5: 'VGG 4_3'; released code: relu3_3",
+     "pool3, the text and the figure (`relu3_3` for the code's)"),
+    ("model.hole_fill", "paper: silent; released code: fills the hole with (123, 104, 117) / 255",
+     "the ImageNet mean colour (`official` for the code's values)"),
+    ("loss.vgg_imagenet_normalise", "paper: silent; released code: VGG16 sees the [-1, 1] images",
+     "ImageNet-normalised inputs, as the ImageNet weights expect (`false` for the code's)"),
+    ("model.csa_backward", "paper: silent; released code: the gradient plus A^T times it, attention held constant",
+     "the released code's (`official`; `autograd` for the exact gradient)"),
+]
+
 
 def _setting(config: ExperimentConfig, dotted: str):
     value = config
@@ -369,4 +380,7 @@ def differences_table(
         lines.append(f"| `{setting}` | {_cell(paper_value)} | " + " | ".join(cells) + f" | {source} | {reason} |")
     lines += ["", "Beyond the config, in every profile:", "", "| what | paper | csa-nb, and why |", "|---|---|---|"]
     lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in DIFFERENCES_BEYOND_CONFIG]
+    lines += ["", "Where the paper is silent or contradicts itself, every profile makes the same choice:", "",
+              "| setting | paper and released code | csa-nb |", "|---|---|---|"]
+    lines += [f"| `{setting}` | {paper} | {ours} |" for setting, paper, ours in PAPER_SILENT]
     return "\n".join(lines)
