@@ -220,23 +220,21 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
 
 
 def _auto_device(device) -> torch.device:
-    "The torch device `device` names (None / 'auto': CUDA when available); an `InputError` for one this machine lacks."
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {str(device)!r}: use cpu, cuda or cuda:N") from None
-    if chosen.type == "cuda":
+    "None / 'auto': CUDA when available; the trainer's `resolve_device`, so both choose alike (messages in csa-inpaint's words)."
+    from csa_nb.train import resolve_device
+    name = "auto" if device is None else str(device)
+    if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise InputError(f"device {str(device)!r} asked for, but this machine has no CUDA device (torch.cuda.is_available() "
-                             "is False): use --device cpu (device='cpu'), or leave it out to pick CUDA only when there is one")
-        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
-            raise InputError(f"device {str(device)!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s) "
+            raise InputError(f"device '{name}' asked for, but this machine has no CUDA device (torch.cuda.is_available() is "
+                             "False): use --device cpu (device='cpu'), or leave it out to pick CUDA only when there is one")
+        index = int(name.split(":")[1]) if ":" in name and name.split(":")[1].isdigit() else 0
+        if index >= torch.cuda.device_count():
+            raise InputError(f"device '{name}' asked for, but this machine has {torch.cuda.device_count()} CUDA device(s) "
                              f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    elif chosen.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"device {str(device)!r} asked for, but Apple's MPS is not available here: use --device cpu")
-    return chosen
+    try:
+        return resolve_device(name)
+    except ValueError as error:
+        raise InputError(str(error).replace("train.device", "device")) from None
 
 
 def load_inpainting_model(

@@ -55,7 +55,7 @@ def select_experiments(experiments: dict[str, Path], only: str | None) -> dict[s
         chosen.update(matches)
     return dict(sorted(chosen.items()))
 
-# %% ../nbs/12_reproduce.ipynb #b1dd94e6
+# %% ../nbs/12_reproduce.ipynb #7f111260
 class LocalKernelManager(AsyncKernelManager):
     "A kernel reached through Unix sockets in its own temporary folder (IPC transport), removed when it shuts down."
 
@@ -73,7 +73,7 @@ class LocalKernelManager(AsyncKernelManager):
         if not restart and getattr(self, "socket_folder", None):
             shutil.rmtree(self.socket_folder, ignore_errors=True)
 
-# %% ../nbs/12_reproduce.ipynb #689a09c7
+# %% ../nbs/12_reproduce.ipynb #efde2251
 @dataclass
 class ExperimentResult:
     "How one experiment notebook ran."
@@ -131,7 +131,7 @@ def run_experiment(
         message = f"{type(error).__name__}: {error}".splitlines()[0]
     return ExperimentResult(notebook.stem, False, time.time() - start, output, message)
 
-# %% ../nbs/12_reproduce.ipynb #058dc569
+# %% ../nbs/12_reproduce.ipynb #df36c42c
 DIFFERENCES = """\
 ## What differs from the paper, and why
 
@@ -167,6 +167,8 @@ a profile departs from the paper, with the reason (`csa_nb.config.PAPER_SETTINGS
 def differences_section() -> str:
     "The index's section on what differs from the paper: the table of settings by profile, then the notes."
     return DIFFERENCES.format(table=differences_table())
+
+
 def notebook_profiles(
     out_dir: Path | str,  # a reports folder
 ) -> dict[str, str]:
@@ -220,7 +222,7 @@ def write_index(
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
-# %% ../nbs/12_reproduce.ipynb #dcaec3f1
+# %% ../nbs/12_reproduce.ipynb #cf868280
 def committed_files(
     out: Path | str,  # an output folder
 ) -> list[Path]:
@@ -251,7 +253,7 @@ def check_overwrite(
         raise FileExistsError(f"{out} holds {len(committed)} files committed to git (e.g. {example}); this run would write over "
                               f"them. Choose another --out (e.g. --out reports/smoke), or pass --overwrite to regenerate them")
 
-# %% ../nbs/12_reproduce.ipynb #044a3cb8
+# %% ../nbs/12_reproduce.ipynb #76360853
 def smoke_banner(
     name: str,  # the figure's file name
 ) -> str:
@@ -296,7 +298,7 @@ def label_smoke_figures(
         labelled.append(path)
     return labelled
 
-# %% ../nbs/12_reproduce.ipynb #221e44e4
+# %% ../nbs/12_reproduce.ipynb #12dfe2ac
 def reproduce(
     profile: str = "smoke",  # smoke | cpu | paper
     out: Path | str = "reports",  # reports folder
