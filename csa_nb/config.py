@@ -289,8 +289,9 @@ PAPER_SETTINGS: dict[str, tuple[Any, str, str]] = {  # setting -> (the paper's v
     "loss.lambda_adversarial": (0.002, "Sec. 4: lambda_d = 0.002", ""),
     "loss.discriminators": (["patch", "feature_patch"], "Sec. 3.3, Tab. 4-5: patch and feature patch discriminators", ""),
     "loss.vgg_weights": ("imagenet", "Sec. 3.3: VGG16 pretrained on ImageNet",
-                         "ImageNet VGG16 weights cannot be downloaded here; the reduced profiles use seeded random ones"),
-    "train.batch_size": (1, "Sec. 4: batch size 1", "2 images per step use the CPU's two cores better"),
+                         "torchvision's ImageNet file cannot be downloaded here: cpu uses HED's VGG16 (ImageNet VGG16 retrained "
+                         "for edges), smoke a seeded random one"),
+    "train.batch_size": (1, "Sec. 4: batch size 1", "several images per step keep the CPU's cores busy"),
     "train.lr": (2e-4, "Sec. 4: Adam, learning rate 2e-4", ""),
     "train.beta1": (0.5, "Sec. 4: beta1 = 0.5", ""),
     "train.epochs": (120, "released code: niter 20 + niter_decay 100 epochs (the paper gives only days: 9, 5, 2)",
@@ -325,10 +326,8 @@ DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, o
 PAPER_SILENT: list[tuple[str, str, str]] = [  # (setting, what the paper and the released code say, what every profile does)
     ("loss.feature_layer", "Sec. 3.4 and Fig. 5: VGG16 features after pool3; Tab. 5: 'VGG 4_3'; released code: relu3_3",
      "pool3, the text and the figure (`relu3_3` for the code's)"),
-    ("model.hole_fill", "paper: silent; released code: fills the hole with (123, 104, 117) / 255",
-     "the ImageNet mean colour (`official` for the code's values)"),
     ("loss.vgg_imagenet_normalise", "paper: silent; released code: VGG16 sees the [-1, 1] images",
-     "ImageNet-normalised inputs, as the ImageNet weights expect (`false` for the code's)"),
+     "the preprocessing the weights were trained with (ImageNet statistics; Caffe BGR for hed); `false` for the code's"),
     ("model.csa_backward", "paper: silent; released code: the gradient plus A^T times it, attention held constant",
      "the released code's (`official`; `autograd` for the exact gradient)"),
 ]
