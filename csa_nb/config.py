@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETTINGS', 'DIFFERENCES_BEYOND_CONFIG', 'DataConfig',
-           'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig', 'parse_override',
-           'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
+__all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETTINGS', 'DIFFERENCES_BEYOND_CONFIG',
+           'PAPER_SILENT', 'DataConfig', 'MaskConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'ExperimentConfig',
+           'parse_override', 'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
            'config_from_dict', 'save_config', 'load_config', 'resolve_epochs', 'paper_differences', 'differences_table']
 
 # %% ../nbs/09_config.ipynb #6b120f10
@@ -289,8 +289,9 @@ PAPER_SETTINGS: dict[str, tuple[Any, str, str]] = {  # setting -> (the paper's v
     "loss.lambda_adversarial": (0.002, "Sec. 4: lambda_d = 0.002", ""),
     "loss.discriminators": (["patch", "feature_patch"], "Sec. 3.3, Tab. 4-5: patch and feature patch discriminators", ""),
     "loss.vgg_weights": ("imagenet", "Sec. 3.3: VGG16 pretrained on ImageNet",
-                         "ImageNet VGG16 weights cannot be downloaded here; the reduced profiles use seeded random ones"),
-    "train.batch_size": (1, "Sec. 4: batch size 1", "2 images per step use the CPU's two cores better"),
+                         "torchvision's ImageNet file cannot be downloaded here: cpu uses HED's VGG16 (ImageNet VGG16 retrained "
+                         "for edges), smoke a seeded random one"),
+    "train.batch_size": (1, "Sec. 4: batch size 1", "several images per step keep the CPU's cores busy"),
     "train.lr": (2e-4, "Sec. 4: Adam, learning rate 2e-4", ""),
     "train.beta1": (0.5, "Sec. 4: beta1 = 0.5", ""),
     "train.epochs": (120, "released code: niter 20 + niter_decay 100 epochs (the paper gives only days: 9, 5, 2)",
@@ -320,6 +321,15 @@ DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, o
      "the same with `csa-reproduce --data DIR`; without it, crops of the builtin photographs"),
     ("baselines (CA, SH, PC, GC)", "the authors' trained models of each method",
      "our re-implementations, trained with the same data, masks and trainer"),
+]
+
+PAPER_SILENT: list[tuple[str, str, str]] = [  # (setting, what the paper and the released code say, what every profile does)
+    ("loss.feature_layer", "Sec. 3.4 and Fig. 5: VGG16 features after pool3; Tab. 5: 'VGG 4_3'; released code: relu3_3",
+     "pool3, the text and the figure (`relu3_3` for the code's)"),
+    ("loss.vgg_imagenet_normalise", "paper: silent; released code: VGG16 sees the [-1, 1] images",
+     "the preprocessing the weights were trained with (ImageNet statistics; Caffe BGR for hed); `false` for the code's"),
+    ("model.csa_backward", "paper: silent; released code: the gradient plus A^T times it, attention held constant",
+     "the released code's (`official`; `autograd` for the exact gradient)"),
 ]
 
 
@@ -369,4 +379,7 @@ def differences_table(
         lines.append(f"| `{setting}` | {_cell(paper_value)} | " + " | ".join(cells) + f" | {source} | {reason} |")
     lines += ["", "Beyond the config, in every profile:", "", "| what | paper | csa-nb, and why |", "|---|---|---|"]
     lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in DIFFERENCES_BEYOND_CONFIG]
+    lines += ["", "Where the paper is silent or contradicts itself, every profile makes the same choice:", "",
+              "| setting | paper and released code | csa-nb |", "|---|---|---|"]
+    lines += [f"| `{setting}` | {paper} | {ours} |" for setting, paper, ours in PAPER_SILENT]
     return "\n".join(lines)
