@@ -83,14 +83,15 @@ def report(runs: Path, out_dir: Path, limit: int | None):
         difference = second["l1_percent"].to_numpy() - first["l1_percent"].to_numpy()
         extra[-1]["paired L1 % s.e."] = difference.std(ddof=1) / len(difference) ** 0.5
     table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
-    for column in ("seed", "steps", "images"): table[column] = table[column].astype("Int64")
+    for column in ("seed", "steps", "images", "trained in"):
+        table[column] = table[column].map(lambda v: "" if pd.isna(v) else v if isinstance(v, str) else int(v))
     gap, spread = extra[0]["L1 %"], extra[1]["L1 %"]
     reference = configs["fp32-seed0"]
     text = (caption("Precision parity (issue 14, not in the paper): the csa model trained with `train.precision` fp32 and auto "
                     "(bf16 autocast + channels-last on this CPU) from the same seed, and in fp32 with a second seed for the seed spread",
-                    reference, dataset_description(reference, "val"), int(table["images"].dropna().iloc[0]),
+                    reference, dataset_description(reference, "val"), int(table["images"].iloc[0]),
                     "the centre square (half of each side)", vgg_weights=load_checkpoint(runs / "fp32-seed0" / "last.pt")["vgg_weights"])
-            + f" Training: {steps_and_speed(runs)}. Rows `inference bf16` score the same weights run with bf16 autocast (`model_inpaint_fn(model, precision='bf16')`). "
+            + f" Training: {steps_and_speed(runs)}{code_note(runs)}. Rows `inference bf16` score the same weights run with bf16 autocast (`model_inpaint_fn(model, precision='bf16')`). "
             f"The auto run ends {gap:+.3f} L1 % from the fp32 run of the same seed; the two fp32 seeds differ by {spread:+.3f} L1 % "
             "here (reports/tables/seed_noise.md: 0.226 L1 % between seeds 0 and 1 after 2000 steps). Differences are later minus "
             "earlier row (negative L1 / positive PSNR: the first-named run is better); `paired L1 % s.e.`: the standard error "
@@ -98,6 +99,12 @@ def report(runs: Path, out_dir: Path, limit: int | None):
     write_table(table, "precision_parity", text, out_dir)
     print(to_markdown(table))
     print(text)
+
+
+def code_note(runs: Path) -> str:
+    "Which code trained the runs, when `train` was started from a copy of the repository (RUNS/code/COMMIT)."
+    commit = runs / "code" / "COMMIT"
+    return f"; code of commit {commit.read_text().strip()}" if commit.is_file() else ""
 
 
 def steps_and_speed(runs: Path) -> str:
