@@ -407,24 +407,29 @@ def evaluate(
     table.attrs["per_image"] = per_image
     return table
 
-# %% ../nbs/08_metrics.ipynb #ec132b6a
+# %% ../nbs/08_metrics.ipynb #c5609278
 def model_inpaint_fn(
     model: torch.nn.Module,  # an InpaintingModel (with `.generator`) or a generator itself
+    precision: str = "auto",  # auto | fp32 | bf16 | fp16, see `csa_nb.train.inference_precision`
 ) -> Callable:
     "An `inpaint_fn(image, mask) -> image` running `model.generator(image, mask).composited` under no_grad."
+    from csa_nb.train import PRECISIONS, inference_precision, precision_autocast  # the trainer sits before this module
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     generator = getattr(model, "generator", model)
 
     def inpaint_fn(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         parameter = next(generator.parameters(), None)
         device = parameter.device if parameter is not None else image.device
+        chosen = inference_precision(precision, device, len(image))
         was_training = generator.training
         generator.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), precision_autocast(chosen, device):
                 output = generator(image.to(device), mask.to(device)).composited
         finally:
             generator.train(was_training)
-        return output.to(image.device)
+        return (output.float() if chosen.autocast_dtype else output).to(image.device)
 
     return inpaint_fn
 

@@ -19,7 +19,7 @@ from .config import ExperimentConfig, ModelConfig
 
 # %% auto #0
 __all__ = ['HOLE_FILLS', 'MIDDLE_LAYERS', 'MODELS', 'MODEL_MODULES', 'network_depth', 'level_channels', 'erase_hole', 'composite',
-           'harmonic_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'RoughNet',
+           'harmonic_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
            'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
            'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'GeneratorOutput', 'CSAGenerator',
            'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
@@ -128,7 +128,7 @@ def check_image_and_mask(
         raise ValueError("mask values must be 0 (known) or 1 (hole); threshold soft masks first, e.g. (mask > 0.5).float()")
     return mask.to(image.dtype).expand(image.shape[0], -1, -1, -1)
 
-# %% ../nbs/03_networks.ipynb #32442ab3
+# %% ../nbs/03_networks.ipynb #5724cb4b
 def init_weights(
     module: nn.Module,  # every Conv2d / ConvTranspose2d inside is re-initialised
     std: float = 0.02,  # standard deviation of the normal weights
@@ -144,7 +144,18 @@ def init_weights(
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     "An affine InstanceNorm over `channels`, as the released code uses."
-    return nn.InstanceNorm2d(channels, affine=True)
+    return InstanceNorm2d(channels, affine=True)
+
+# %% ../nbs/03_networks.ipynb #a083247f
+class InstanceNorm2d(nn.InstanceNorm2d):
+    "`nn.InstanceNorm2d` (same parameters and state dict) that keeps channels-last tensors channels-last."
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        if not channels_last or self.track_running_stats:
+            return super().forward(x)
+        return torch.cat([nn.functional.batch_norm(sample, None, None, self.weight, self.bias, True, 0.0, self.eps)
+                          for sample in x.split(1)])  # (1, C, H, W) each: batch statistics = this sample's statistics
 
 # %% ../nbs/03_networks.ipynb #1d1caad8
 class RoughNet(nn.Module):

@@ -37,14 +37,15 @@ from .config import ExperimentConfig, config_from_dict, config_to_dict, load_con
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES', 'DistributedContext', 'resolve_device',
-           'distributed_context', 'cpu_supports_bf16', 'Precision', 'resolve_precision', 'seeded_generator',
-           'DataOrder', 'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng',
-           'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory',
-           'TrainingInterrupted', 'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts',
-           'training_step', 'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog',
-           'sample_grid', 'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config',
-           'seed_everything', 'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_BATCH', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES',
+           'DistributedContext', 'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision',
+           'resolve_precision', 'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder',
+           'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError',
+           'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted',
+           'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step',
+           'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid',
+           'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything',
+           'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -141,6 +142,36 @@ def resolve_precision(
         raise ValueError(f"train.precision='fp16' needs a CUDA device (this run is on {device}); use bf16, fp32 or auto")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return Precision(precision, dtype, grad_scaler=precision == "fp16", channels_last=precision == "bf16" and not cuda)
+
+# %% ../nbs/10_train.ipynb #e76ee250
+INFERENCE_BF16_MIN_BATCH = 4  # fewer images per call run in fp32 under `auto` on a CPU (bf16 is no faster there)
+
+
+def inference_precision(
+    precision: str = "auto",  # auto | fp32 | bf16 | fp16 (CUDA only), as `train.precision`
+    device: torch.device | str = "cpu",  # where the generator runs
+    batch_size: int = 1,  # images per generator call
+    bf16_cpu: bool | None = None,  # whether the CPU has native bf16 (None: detect)
+) -> Precision:
+    "The `Precision` a trained generator runs in: as `train.precision`, but `auto` on a CPU is bf16 only for batches."
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = torch.device(device)
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision 'fp16' needs a CUDA device (the generator is on {device}); use bf16, fp32 or auto")
+    if precision == "auto" and device.type == "cpu" and batch_size < INFERENCE_BF16_MIN_BATCH:
+        precision = "fp32"
+    return dataclasses.replace(resolve_precision(precision, device, bf16_cpu), grad_scaler=False, channels_last=False)
+
+
+def precision_autocast(
+    precision: Precision,  # from `resolve_precision` or `inference_precision`
+    device: torch.device | str,
+):
+    "The autocast context `precision` needs on `device` (a no-op for fp32)."
+    if precision.autocast_dtype is None:
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=precision.autocast_dtype)
 
 # %% ../nbs/10_train.ipynb #a640ede9
 def seeded_generator(*key: int) -> torch.Generator:

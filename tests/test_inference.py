@@ -501,3 +501,52 @@ def test_threads_flag(files, stand_in, capsys):
     assert (status, lines) == (1, ["csa-inpaint: error: --threads must be at least 1, got 0"])
     assert not (files.root / "t0.png").exists() and torch.get_num_threads() == 2
     torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- precision (issue 14)
+BF16_MAX_GREY_LEVELS = 8  # per pixel, of 255 (measured: 5 on the 128 px shipped model, 1 on the 256 px residual one)
+BF16_MEAN_GREY_LEVELS = 0.25  # per image, whole image (measured: at most 0.13 and 0.03)
+
+
+def test_bf16_inference_is_within_tolerance_of_fp32():
+    "`precision='bf16'` on the shipped model and the builtin test crops, centre and irregular holes: 8-bit results within the stated tolerance of fp32."
+    if not inference.DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("this build ships no checkpoint")
+    from csa_nb.config import DataConfig
+    from csa_nb.data import build_dataset, tensor_to_image
+    from csa_nb.masks import center_mask, irregular_mask
+    crops = build_dataset(DataConfig(dataset="builtin", image_size=128), "val")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for index in range(8):
+            image = np.asarray(tensor_to_image(crops[index]))
+            for mask in (center_mask(128), irregular_mask(128, (0.3, 0.4), seed=index)):
+                exact = np.asarray(inpaint(image, mask, device="cpu", precision="fp32"), np.int16)
+                fast = np.asarray(inpaint(image, mask, device="cpu", precision="bf16"), np.int16)
+                difference = np.abs(fast - exact)
+                assert difference.max() <= BF16_MAX_GREY_LEVELS and difference.mean() <= BF16_MEAN_GREY_LEVELS, \
+                    f"crop {index}: bf16 differs from fp32 by up to {difference.max()} grey levels, {difference.mean():.3f} on average"
+                assert np.array_equal(fast[mask == 0], image[mask == 0])  # the known pixels are the input's in any precision
+        default = np.asarray(inpaint(image, mask, device="cpu"), np.int16)
+        assert np.array_equal(default, exact)  # auto is fp32 for one image on a CPU
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_precision_flag(files, stand_in, capsys):
+    "`--precision` reaches `inpaint`; fp16 without CUDA is one line."
+    seen = []
+    original = inference.inpaint
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("precision"))
+        return original(*args, **kwargs)
+    inference.inpaint = spy
+    try:
+        status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "p.png", "--precision", "bf16"], capsys)
+    finally:
+        inference.inpaint = original
+    assert (status, lines, seen) == (0, [], ["bf16"])
+    status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "h.png",
+                              "--precision", "fp16", "--device", "cpu"], capsys)
+    assert status == 1 and len(lines) == 1 and "needs a CUDA device" in lines[0]

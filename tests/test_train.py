@@ -401,3 +401,76 @@ def test_cli_resume_finished_run_and_empty_folder(tmp_path, capsys):
     assert main([*common, "--steps", "1"]) == 1  # the same folder without --resume: refused, in CLI words
     err = capsys.readouterr().err
     assert "pass --resume to continue it" in err and "resume=True" not in err, err
+# ---------------------------------------------------------------- precision (issue 14)
+def _floating_dtypes(checkpoint) -> set:
+    "The dtypes of the floating-point tensors in a checkpoint's weights and optimiser state."
+    found = set()
+    def visit(value):
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point(): found.add(value.dtype)
+        elif isinstance(value, dict):
+            for v in value.values(): visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value: visit(v)
+    visit(checkpoint["model"]); visit(checkpoint["optimizers"])
+    return found
+
+
+def test_auto_precision_falls_back_to_fp32_without_bf16(tmp_path, monkeypatch):
+    "On a CPU without AVX512-BF16 / AMX-BF16 (forced here), `train.precision=auto` trains in fp32: run.json and config.yaml say so, and the run is bit for bit an fp32 run."
+    import csa_nb.train as train_module
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: False)
+    auto = train(standin_config(steps=3, precision="auto"), tmp_path / "auto", progress=False, **standin_parts())
+    session = json.loads((auto / "run.json").read_text())["sessions"][0]
+    assert (session["precision"], session["channels_last"]) == ("fp32", False)
+    assert "# train.precision 'auto' ran as fp32 on cpu" in (auto / "config.yaml").read_text()
+    fp32 = train(standin_config(steps=3, precision="fp32"), tmp_path / "fp32", progress=False, **standin_parts())
+    assert_same_tensors(load_checkpoint(fp32 / "last.pt")["model"], load_checkpoint(auto / "last.pt")["model"], "model")
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)  # and with the instructions: bf16
+    native = train(standin_config(steps=1, precision="auto"), tmp_path / "native", progress=False, **standin_parts())
+    assert json.loads((native / "run.json").read_text())["sessions"][0]["precision"] == "bf16"
+
+
+def test_bf16_resume_is_bit_exact_standin(tmp_path):
+    "bf16 (autocast + channels-last): a run stopped at its checkpoint and resumed ends bit for bit where an uninterrupted bf16 run ends; checkpoints stay float32."
+    full = train(standin_config(steps=6, checkpoint_every=3, precision="bf16"), tmp_path / "full", progress=False, **standin_parts())
+    split = tmp_path / "split"
+    train(standin_config(steps=3, checkpoint_every=3, precision="bf16"), split, progress=False, **standin_parts())
+    halfway = load_checkpoint(split / "last.pt")
+    assert halfway["step"] == 3 and _floating_dtypes(halfway) == {torch.float32}
+    train(standin_config(steps=6, checkpoint_every=3, precision="bf16"), split, resume=True, progress=False, **standin_parts())
+    assert_same_run(load_checkpoint(full / "last.pt"), load_checkpoint(split / "last.pt"))
+    fp32 = train(standin_config(steps=6, checkpoint_every=3, precision="fp32"), tmp_path / "fp32", progress=False, **standin_parts())
+    assert not torch.equal(load_checkpoint(fp32 / "last.pt")["model"]["generator.rough_net.0.weight"],
+                           load_checkpoint(full / "last.pt")["model"]["generator.rough_net.0.weight"])  # bf16 did run
+
+
+@needs_real_parts
+def test_bf16_resume_is_bit_exact_smoke_csa(tmp_path):
+    "The same on the real smoke CSA model (VGG16 features, both discriminators, the CSA layer in float32 under autocast)."
+    config = lambda steps: make_config("smoke", real_smoke_overrides(steps=steps, checkpoint_every=2, precision="bf16"))
+    full = train(config(4), tmp_path / "full", progress=False)
+    train(config(2), tmp_path / "split", progress=False)
+    train(config(4), tmp_path / "split", resume=True, progress=False)
+    reference, resumed = load_checkpoint(full / "last.pt"), load_checkpoint(tmp_path / "split" / "last.pt")
+    assert_same_run(reference, resumed)
+    assert _floating_dtypes(reference) == {torch.float32}
+
+
+@needs_real_parts
+@pytest.mark.parametrize("name", ["csa", "ca", "shift", "pconv", "gated"])
+def test_every_model_trains_in_bf16(tmp_path, name):
+    "Each model takes two bf16 steps on the CPU (smoke scale): finite losses, every trainable part updated, float32 checkpoint."
+    config = make_config("smoke", {"model": {"name": name}, **real_smoke_overrides(steps=2, checkpoint_every=0, precision="bf16")})
+    out = train(config, tmp_path / name, progress=False)
+    session = json.loads((out / "run.json").read_text())["sessions"][0]
+    assert (session["precision"], session["channels_last"]) == ("bf16", True)
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert len(rows) == 2 and all(torch.isfinite(torch.tensor(float(v))) for r in rows for k, v in r.items() if k.startswith(("g_", "d_")) and v)
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert _floating_dtypes(checkpoint) == {torch.float32}
+    config.train.steps = 0  # a zero-step run leaves the initial weights
+    initial = load_checkpoint(train(config, tmp_path / f"{name}-initial", progress=False) / "last.pt")["model"]
+    moved = {k.split(".")[0] for k, v in checkpoint["model"].items() if v.is_floating_point() and not torch.equal(v, initial[k])}
+    assert moved == ({"generator"} if name == "pconv" else {"generator", "discriminators"}), (name, moved)  # PC has no discriminator
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
