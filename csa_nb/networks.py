@@ -72,7 +72,7 @@ def composite(
     "`known * (1 - mask) + predicted * mask`: the prediction pasted into the hole."
     return known * (1 - mask) + predicted * mask
 
-# %% ../nbs/03_networks.ipynb #29591b50
+# %% ../nbs/03_networks.ipynb #6eeff1a2
 def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
     "Mean of the four neighbours of every pixel, image borders replicated."
     padded = nn.functional.pad(u, (1, 1, 1, 1), mode="replicate")
@@ -87,7 +87,8 @@ def harmonic_fill(
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
     with torch.autocast(image.device.type, enabled=False):
-        dtype, image, mask = image.dtype, image.float(), mask.float()
+        channels_last = not image.is_contiguous() and image.is_contiguous(memory_format=torch.channels_last)
+        dtype, image, mask = image.dtype, image.float().contiguous(), mask.float().contiguous()  # NCHW: see below
         known = 1 - mask
         levels = [(image * known, known)]
         while min(levels[-1][0].shape[-2:]) > 4 and min(levels[-1][0].shape[-2:]) % 2 == 0:
@@ -103,7 +104,8 @@ def harmonic_fill(
             fill = torch.where(hole, first, values / weights.clamp_min(1e-6))
             for _ in range(iterations):
                 fill = torch.where(hole, _neighbour_mean(fill), fill)
-        return torch.where(mask > 0.5, fill, image).to(dtype)
+        filled = torch.where(mask > 0.5, fill, image).to(dtype)
+        return filled.contiguous(memory_format=torch.channels_last) if channels_last else filled
 
 # %% ../nbs/03_networks.ipynb #281fe3f6
 def check_image_and_mask(
