@@ -347,11 +347,12 @@ class InpaintingResult:
     layout: Layout | None = None  # where the input sat in the model's canvas
 
 
-def _inference_precision(precision: str, device: torch.device):
-    "The autocast context of `precision` for one image on `device`; bad names are an InputError."
+def _inference_precision(precision: str, device: torch.device, generator: torch.nn.Module | None = None):
+    "The autocast context of `precision` for one image through `generator` on `device`; bad names are an InputError."
     from csa_nb.train import inference_precision, precision_autocast
+    parameters = sum(p.numel() for p in generator.parameters()) if generator is not None else 0
     try:
-        return precision_autocast(inference_precision(precision, device, batch_size=1), device)
+        return precision_autocast(inference_precision(precision, device, 1, parameters), device)
     except ValueError as error:
         raise InputError(str(error)) from None
 
@@ -372,7 +373,7 @@ def inpaint_details(
     device: str | torch.device | None = None,  # None picks CUDA when available
     image_size: int | None = None,  # only for a bare generator without an `image_size` attribute
     attention: bool = True,  # ask a CSA generator for its attention matrices
-    precision: str = "auto",  # auto | fp32 | bf16 | fp16, see `csa_nb.train.inference_precision` (auto: fp32 on a CPU)
+    precision: str = "auto",  # auto | fp32 | bf16 | fp16, see `csa_nb.train.inference_precision`
 ) -> InpaintingResult:
     "Inpaint `image` where `mask` is 1 and return the result with the network's intermediate outputs."
     array, info = image_to_array(image)
@@ -386,7 +387,7 @@ def inpaint_details(
     generator, size = load_inpainting_model(checkpoint, device, image_size)
     parameter = next(generator.parameters(), None)
     model_device = parameter.device if parameter is not None else torch.device("cpu")
-    chosen = _inference_precision(precision, model_device)
+    chosen = _inference_precision(precision, model_device, generator)
     layout = plan_layout(info.size, size)
     canvas_image, canvas_hole = to_canvas(array, hole, layout)
     was_training = generator.training
@@ -413,7 +414,7 @@ def inpaint(
     invert_mask: bool = False,  # True for masks with black = hole
     device: str | torch.device | None = None,  # None picks CUDA when available
     image_size: int | None = None,  # only for a bare generator without an `image_size` attribute
-    precision: str = "auto",  # auto | fp32 | bf16 | fp16 (auto: fp32 on a CPU, bf16 or fp16 on a GPU)
+    precision: str = "auto",  # auto | fp32 | bf16 | fp16 (auto on a CPU: fp32 for small models, where bf16 is no faster)
 ) -> Image.Image:
     "`image` inpainted where `mask` is 1, at the input's size (RGB, or L for grey input)."
     return inpaint_details(image, mask, checkpoint, invert_mask=invert_mask, device=device, image_size=image_size,
@@ -491,8 +492,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--invert-mask", action="store_true", help="masks are drawn with black = hole")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                        help="arithmetic of the network (default auto: fp32 on a CPU, where bf16 is no faster for one image; "
-                             "bf16, or fp16 on older GPUs, on CUDA)")
+                        help="arithmetic of the network (default auto: on a CPU fp32 for the shipped model, where bf16 is no "
+                             "faster for one image, bf16 for paper-size models; on CUDA bf16, or fp16 on older GPUs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op CPU threads (default 1: the shipped model is small, and on a shared machine more "

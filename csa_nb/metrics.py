@@ -407,7 +407,7 @@ def evaluate(
     table.attrs["per_image"] = per_image
     return table
 
-# %% ../nbs/08_metrics.ipynb #c5609278
+# %% ../nbs/08_metrics.ipynb #2a093b0a
 def model_inpaint_fn(
     model: torch.nn.Module,  # an InpaintingModel (with `.generator`) or a generator itself
     precision: str = "auto",  # auto | fp32 | bf16 | fp16, see `csa_nb.train.inference_precision`
@@ -417,11 +417,12 @@ def model_inpaint_fn(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     generator = getattr(model, "generator", model)
+    parameters = sum(p.numel() for p in generator.parameters())
 
     def inpaint_fn(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         parameter = next(generator.parameters(), None)
         device = parameter.device if parameter is not None else image.device
-        chosen = inference_precision(precision, device, len(image))
+        chosen = inference_precision(precision, device, len(image), parameters)
         was_training = generator.training
         generator.eval()
         try:

@@ -37,7 +37,7 @@ from .config import ExperimentConfig, config_from_dict, config_to_dict, load_con
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_BATCH', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES',
+__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES',
            'DistributedContext', 'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision',
            'resolve_precision', 'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder',
            'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError',
@@ -143,23 +143,24 @@ def resolve_precision(
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return Precision(precision, dtype, grad_scaler=precision == "fp16", channels_last=precision == "bf16" and not cuda)
 
-# %% ../nbs/10_train.ipynb #e76ee250
-INFERENCE_BF16_MIN_BATCH = 4  # fewer images per call run in fp32 under `auto` on a CPU (bf16 is no faster there)
+# %% ../nbs/10_train.ipynb #626bf1ce
+INFERENCE_BF16_MIN_WORK = 20e6  # images per call x generator parameters from which `auto` takes bf16 on a CPU
 
 
 def inference_precision(
     precision: str = "auto",  # auto | fp32 | bf16 | fp16 (CUDA only), as `train.precision`
     device: torch.device | str = "cpu",  # where the generator runs
     batch_size: int = 1,  # images per generator call
+    parameters: int = 0,  # the generator's parameter count (the work per image, for `auto` on a CPU)
     bf16_cpu: bool | None = None,  # whether the CPU has native bf16 (None: detect)
 ) -> Precision:
-    "The `Precision` a trained generator runs in: as `train.precision`, but `auto` on a CPU is bf16 only for batches."
+    "The `Precision` a trained generator runs in: as `train.precision`, but `auto` on a CPU is bf16 only for enough work per call."
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     device = torch.device(device)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision 'fp16' needs a CUDA device (the generator is on {device}); use bf16, fp32 or auto")
-    if precision == "auto" and device.type == "cpu" and batch_size < INFERENCE_BF16_MIN_BATCH:
+    if precision == "auto" and device.type == "cpu" and batch_size * parameters < INFERENCE_BF16_MIN_WORK:
         precision = "fp32"
     return dataclasses.replace(resolve_precision(precision, device, bf16_cpu), grad_scaler=False, channels_last=False)
 
