@@ -56,9 +56,11 @@ class ModelConfig:
     similarity: str = "paper"  # CSA similarity: paper | official
     csa_backward: str = "official"  # CSA backward: official | autograd
     rough_mask_channel: bool = True  # feed the mask as a 4th input channel to the rough net
-    hole_fill: str = "imagenet-mean"  # colour written into the hole before the rough net, or 'harmonic' (cpu recipe)
+    hole_fill: str = "imagenet-mean"  # colour written into the hole before the rough net, or harmonic | biharmonic | blend (cpu recipe)
+    harmonic_weight: float = 0.3  # hole_fill 'blend': weight of the harmonic fill (with residual: the rough net's starting weight)
     refine_tanh: bool = True  # tanh on the refinement output (official code has none)
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
+    normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)
 
 
 @dataclass
@@ -162,7 +164,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "data": {"image_size": 128},
-        "model": {"width": 16, "hole_fill": "harmonic", "residual": True},
+        "model": {"width": 16, "hole_fill": "blend", "residual": True, "normalize_input": True},
         "loss": {"vgg_weights": "hed"},
         "train": {"steps": 3000, "warmup_steps": 2000, "batch_size": 4, "checkpoint_every": 250, "sample_every": 250,
                   "log_every": 25, "threads": 2},
@@ -299,7 +301,11 @@ PAPER_SETTINGS: dict[str, tuple[Any, str, str]] = {  # setting -> (the paper's v
     "train.lr_decay_start": (20 / 120, "released code: lr_policy 'lambda', constant for 20 epochs, then linear to 0",
                              "constant lr over short runs"),
     "model.hole_fill": ("imagenet-mean", "released code: the hole is set to a constant (mean) colour before the rough net",
-                        "the harmonic interpolation of the hole's border: a CPU-trained model starts where classical diffusion ends"),
+                        "a blend of the harmonic and biharmonic interpolations of the hole's border, its weight learned per pixel: "
+                        "a CPU-trained model starts where classical diffusion ends"),
+    "model.normalize_input": (False, "Tab. 3 and 12: the networks see the image as it is (instance norms inside)",
+                              "known-pixel mean and std standardise each network's input and scale its output, so a plain "
+                              "colour comes back as itself (instance norm erases absolute colour)"),
     "model.residual": (False, "Tab. 3 and 12: each network outputs the image",
                        "each network outputs a correction of its input (zero at start), so it never starts below its first guess"),
     "train.warmup_steps": (0, "Sec. 4: the full objective (Eq. 8) from the first step",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import importlib
 import inspect
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -18,10 +19,11 @@ from torch import nn
 from .config import ExperimentConfig, ModelConfig
 
 # %% auto #0
-__all__ = ['HOLE_FILLS', 'MIDDLE_LAYERS', 'MODELS', 'MODEL_MODULES', 'network_depth', 'level_channels', 'erase_hole', 'composite',
-           'harmonic_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
-           'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
-           'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'GeneratorOutput', 'CSAGenerator',
+__all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth',
+           'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'diffusion_fill',
+           'check_image_and_mask', 'init_weights', 'instance_norm', 'RoughNet', 'RefinementEncoderLayer',
+           'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet', 'ConvMiddleLayer',
+           'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput', 'CSAGenerator',
            'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
 
 # %% ../nbs/03_networks.ipynb #e10123b8
@@ -48,18 +50,20 @@ HOLE_FILLS: dict[str, tuple[float, float, float]] = {
     "official": (2 * 123 / 255 - 1, 2 * 104 / 255 - 1, 2 * 117 / 255 - 1),
     "zero": (0.0, 0.0, 0.0),
 }
+DIFFUSION_FILLS = ("harmonic", "biharmonic", "blend")  # first guesses computed from the hole's border (cpu recipe)
 
 
 def erase_hole(
     image: torch.Tensor,  # (B, 3, H, W) in [-1, 1]; pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
-    fill: str = "imagenet-mean",  # a key of HOLE_FILLS, or 'harmonic' (see `harmonic_fill`)
+    fill: str = "imagenet-mean",  # a key of HOLE_FILLS, or one of DIFFUSION_FILLS (see `harmonic_fill`, `biharmonic_fill`)
+    harmonic_weight: float = 0.3,  # 'blend' only: weight of the harmonic fill (the biharmonic one gets the rest)
 ) -> torch.Tensor:
-    "`image` with the hole overwritten by the constant colour `fill`, or by the harmonic interpolation of its border."
-    if fill == "harmonic":
-        return harmonic_fill(image, mask)
+    "`image` with the hole overwritten by the constant colour `fill`, or by a diffusion of its border (harmonic, biharmonic, a blend)."
+    if fill in DIFFUSION_FILLS:
+        return diffusion_fill(image, mask, fill, harmonic_weight)
     if fill not in HOLE_FILLS:
-        raise ValueError(f"unknown hole_fill '{fill}'; choose one of {', '.join(HOLE_FILLS)} or harmonic")
+        raise ValueError(f"unknown hole_fill '{fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
     colour = torch.tensor(HOLE_FILLS[fill], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
     return torch.where(mask > 0.5, colour, image)
 
@@ -72,7 +76,7 @@ def composite(
     "`known * (1 - mask) + predicted * mask`: the prediction pasted into the hole."
     return known * (1 - mask) + predicted * mask
 
-# %% ../nbs/03_networks.ipynb #6eeff1a2
+# %% ../nbs/03_networks.ipynb #9f0a5dde
 def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
     "Mean of the four neighbours of every pixel, image borders replicated."
     padded = nn.functional.pad(u, (1, 1, 1, 1), mode="replicate")
@@ -87,8 +91,7 @@ def harmonic_fill(
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
     with torch.autocast(image.device.type, enabled=False):
-        channels_last = not image.is_contiguous() and image.is_contiguous(memory_format=torch.channels_last)
-        dtype, image, mask = image.dtype, image.float().contiguous(), mask.float().contiguous()  # NCHW: see below
+        dtype, image, mask = image.dtype, image.float(), mask.float()
         known = 1 - mask
         levels = [(image * known, known)]
         while min(levels[-1][0].shape[-2:]) > 4 and min(levels[-1][0].shape[-2:]) % 2 == 0:
@@ -104,8 +107,83 @@ def harmonic_fill(
             fill = torch.where(hole, first, values / weights.clamp_min(1e-6))
             for _ in range(iterations):
                 fill = torch.where(hole, _neighbour_mean(fill), fill)
-        filled = torch.where(mask > 0.5, fill, image).to(dtype)
+        return torch.where(mask > 0.5, fill, image).to(dtype)
+
+# %% ../nbs/03_networks.ipynb #7bd8770b
+def _interior_laplacian(u: torch.Tensor) -> torch.Tensor:
+    "The 5-point Laplacian at the interior pixels: (..., H, W) -> (..., H-2, W-2)."
+    return u[..., :-2, 1:-1] + u[..., 2:, 1:-1] + u[..., 1:-1, :-2] + u[..., 1:-1, 2:] - 4 * u[..., 1:-1, 1:-1]
+
+
+def _interior_laplacian_transposed(r: torch.Tensor) -> torch.Tensor:
+    "The adjoint of `_interior_laplacian`: (..., H-2, W-2) -> (..., H, W) (the stencil is symmetric: zero-pad by 2, apply it)."
+    return _interior_laplacian(nn.functional.pad(r, (2, 2, 2, 2)))
+
+
+def _biharmonic_cg(
+    u: torch.Tensor,  # (N, 1, H, W) first guess; its known pixels are kept
+    hole: torch.Tensor,  # (N, 1, H, W) bool, the pixels to solve for
+    iterations: int,  # conjugate-gradient steps
+) -> torch.Tensor:
+    "`iterations` conjugate-gradient steps on min sum (interior Laplacian of u)^2 over the hole pixels, per image."
+    h = hole.to(u.dtype)
+    normal = lambda v: h * _interior_laplacian_transposed(_interior_laplacian(v))  # P_H L^T L P_H
+    residual = -normal(u)
+    direction, rr = residual.clone(), (residual * residual).sum((1, 2, 3), keepdim=True)
+    for _ in range(iterations):
+        curvature = normal(direction)
+        dAd = (direction * curvature).sum((1, 2, 3), keepdim=True)
+        alpha = torch.where((rr > 1e-12) & (dAd > 1e-12), rr / dAd.clamp_min(1e-12), torch.zeros_like(rr))  # converged: stop
+        u, residual = u + alpha * direction, residual - alpha * curvature
+        rr_new = (residual * residual).sum((1, 2, 3), keepdim=True)
+        direction = residual + torch.where(rr > 1e-12, rr_new / rr.clamp_min(1e-12), torch.zeros_like(rr)) * direction
+        rr = rr_new
+    return u
+
+
+@torch.no_grad()
+def biharmonic_fill(
+    image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    iterations: int = 100,  # conjugate-gradient steps at each pyramid level
+) -> torch.Tensor:
+    "`image` with the hole replaced by a coarse-to-fine biharmonic interpolation (Delta^2 u = 0) of the known pixels around it."
+    with torch.autocast(image.device.type, enabled=False):
+        channels_last = not image.is_contiguous() and image.is_contiguous(memory_format=torch.channels_last)
+        (b, c, height, width), dtype = image.shape, image.dtype
+        values = image.float().contiguous().reshape(b * c, 1, height, width)
+        hole_mask = mask.float().expand(b, c, height, width).reshape(b * c, 1, height, width)
+        known = 1 - hole_mask
+        levels = [(values * known, known)]
+        while min(levels[-1][0].shape[-2:]) > 4 and min(levels[-1][0].shape[-2:]) % 2 == 0:
+            level_values, weights = levels[-1]
+            levels.append((nn.functional.avg_pool2d(level_values, 2), nn.functional.avg_pool2d(weights, 2)))
+        fill = None
+        for level_values, weights in reversed(levels):
+            hole = weights < 0.999
+            if fill is None:
+                first = level_values.sum((2, 3), keepdim=True) / weights.sum((2, 3), keepdim=True).clamp_min(1e-6)
+            else:
+                first = nn.functional.interpolate(fill, size=level_values.shape[-2:], mode="bilinear", align_corners=False)
+            fill = _biharmonic_cg(torch.where(hole, first, level_values / weights.clamp_min(1e-6)), hole, iterations)
+        filled = torch.where(hole_mask > 0.5, fill, values).reshape(b, c, height, width).to(dtype)
         return filled.contiguous(memory_format=torch.channels_last) if channels_last else filled
+
+# %% ../nbs/03_networks.ipynb #fc48c543
+def diffusion_fill(
+    image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    kind: str = "blend",  # one of DIFFUSION_FILLS
+    harmonic_weight: float = 0.3,  # 'blend': weight of the harmonic fill
+) -> torch.Tensor:
+    "The harmonic, biharmonic or blended fill of the hole."
+    if kind == "harmonic":
+        return harmonic_fill(image, mask)
+    if kind == "biharmonic":
+        return biharmonic_fill(image, mask)
+    if kind == "blend":
+        return harmonic_weight * harmonic_fill(image, mask) + (1 - harmonic_weight) * biharmonic_fill(image, mask)
+    raise ValueError(f"unknown diffusion fill '{kind}'; choose one of {', '.join(DIFFUSION_FILLS)}")
 
 # %% ../nbs/03_networks.ipynb #281fe3f6
 def check_image_and_mask(
@@ -146,18 +224,7 @@ def init_weights(
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     "An affine InstanceNorm over `channels`, as the released code uses."
-    return InstanceNorm2d(channels, affine=True)
-
-# %% ../nbs/03_networks.ipynb #a083247f
-class InstanceNorm2d(nn.InstanceNorm2d):
-    "`nn.InstanceNorm2d` (same parameters and state dict) that keeps channels-last tensors channels-last."
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-        if not channels_last or self.track_running_stats:
-            return super().forward(x)
-        return torch.cat([nn.functional.batch_norm(sample, None, None, self.weight, self.bias, True, 0.0, self.eps)
-                          for sample in x.split(1)])  # (1, C, H, W) each: batch statistics = this sample's statistics
+    return nn.InstanceNorm2d(channels, affine=True)
 
 # %% ../nbs/03_networks.ipynb #1d1caad8
 class RoughNet(nn.Module):
@@ -396,7 +463,24 @@ def build_middle_layer(
                        "(set model.middle in the config)")
     return MIDDLE_LAYERS[name](channels, model_cfg)
 
-# %% ../nbs/03_networks.ipynb #52541ae6
+# %% ../nbs/03_networks.ipynb #0348ad1d
+KNOWN_STD_FLOOR = 0.02  # in [-1, 1] units (2.5 grey levels): a plain image's corrections are scaled by this
+
+
+def known_statistics(
+    image: torch.Tensor,  # (B, C, H, W)
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    floor: float = KNOWN_STD_FLOOR,  # lower bound of the standard deviation
+) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per image: the mean of each channel over the known pixels (B, C, 1, 1) and their standard deviation over all channels (B, 1, 1, 1)."
+    with torch.autocast(image.device.type, enabled=False):
+        image, known = image.float(), 1 - mask.float()
+        count = known.sum((2, 3), keepdim=True).clamp_min(1)
+        mean = (image * known).sum((2, 3), keepdim=True) / count
+        variance = (((image - mean) ** 2) * known).sum((1, 2, 3), keepdim=True) / (count * image.shape[1])
+        return mean, variance.sqrt().clamp_min(floor)
+
+# %% ../nbs/03_networks.ipynb #04599e00
 @dataclass
 class GeneratorOutput:
     "Everything a generator returns; fields a model does not have are None."
@@ -418,19 +502,33 @@ class CSAGenerator(nn.Module):
         image_size: int = 256,  # side of the square images
     ):
         super().__init__()
-        if model_cfg.hole_fill not in (*HOLE_FILLS, "harmonic"):
-            raise ValueError(f"unknown model.hole_fill '{model_cfg.hole_fill}'; choose one of {', '.join(HOLE_FILLS)}, harmonic")
+        if model_cfg.hole_fill not in (*HOLE_FILLS, *DIFFUSION_FILLS):
+            raise ValueError(f"unknown model.hole_fill '{model_cfg.hole_fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
+        if not 0 < model_cfg.harmonic_weight < 1:
+            raise ValueError(f"model.harmonic_weight must lie strictly between 0 and 1, got {model_cfg.harmonic_weight}")
         self.model_cfg, self.image_size = model_cfg, image_size
-        self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3)
+        self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
+        self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
+                              out_channels=4 if self.learned_blend else 3)
         middle = build_middle_layer(model_cfg.middle, level_channels(model_cfg.width, model_cfg.csa_level), model_cfg)
         self.refinement = RefinementNet(middle, image_size, model_cfg.width, model_cfg.csa_level, tanh=model_cfg.refine_tanh)
         if model_cfg.residual:  # both networks start as the identity of their input image
             for head in (self.rough.head[1], self.refinement.head[1]):
                 nn.init.zeros_(head.weight); nn.init.zeros_(head.bias)
 
-    def _output(self, base: torch.Tensor, network_output: torch.Tensor) -> torch.Tensor:
-        "A network's image: its raw output, or with `model.residual` the correction added to its input image `base`."
-        return (base + network_output).clamp(-1, 1) if self.model_cfg.residual else network_output
+    def _first_guess(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        "The erased input I_in, and with a learned blend its harmonic and biharmonic parts (else None, None)."
+        cfg = self.model_cfg
+        if not self.learned_blend:
+            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight), None, None
+        harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask)
+        return cfg.harmonic_weight * harmonic + (1 - cfg.harmonic_weight) * biharmonic, harmonic, biharmonic
+
+    def _output(self, base: torch.Tensor, network_output: torch.Tensor, mean, scale) -> torch.Tensor:
+        "A network's image: its raw output, or with `model.residual` the correction added to `base`; undone `known_statistics`."
+        if self.model_cfg.residual:
+            return (base + scale * network_output).clamp(-1, 1)
+        return mean + scale * network_output if self.model_cfg.normalize_input else network_output
 
     def forward(
         self,
@@ -440,12 +538,20 @@ class CSAGenerator(nn.Module):
     ) -> GeneratorOutput:
         from csa_nb.masks import feature_hole_mask
         mask = check_image_and_mask(image, mask, self.image_size)
-        erased = erase_hole(image, mask, self.model_cfg.hole_fill)
-        rough = self._output(erased, self.rough(torch.cat([erased, mask], dim=1) if self.model_cfg.rough_mask_channel else erased))
+        erased, harmonic, biharmonic = self._first_guess(image, mask)
+        mean, scale = known_statistics(image, mask) if self.model_cfg.normalize_input else (0.0, 1.0)
+        normalise = lambda x: (x - mean) / scale
+        rough_out = self.rough(torch.cat([normalise(erased), mask], dim=1) if self.model_cfg.rough_mask_channel else normalise(erased))
+        base = erased
+        if self.learned_blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
+            w0 = self.model_cfg.harmonic_weight
+            weight = torch.sigmoid(math.log(w0 / (1 - w0)) + 4 * rough_out[:, 3:4].float())
+            base = (biharmonic + weight * (harmonic - biharmonic)).to(rough_out.dtype)
+        rough = self._output(base, rough_out[:, :3], mean, scale)
         feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
         coarse = composite(erased, rough, mask)
-        refined = self.refinement(torch.cat([coarse, erased], dim=1), feature_mask, return_attention)
-        refined_image = self._output(coarse, refined.image)
+        refined = self.refinement(torch.cat([normalise(coarse), normalise(erased)], dim=1), feature_mask, return_attention)
+        refined_image = self._output(coarse, refined.image, mean, scale)
         return GeneratorOutput(
             rough=rough, refined=refined_image, composited=composite(image, refined_image, mask),
             middle_features=refined.middle_features, decoder_features=refined.decoder_features,
@@ -532,20 +638,28 @@ def register_model(
     return register
 
 
-def _import_model_modules():
-    "Import the modules that register models (they sit above this one, so they are imported when first needed)."
+def _import_model_modules() -> dict[str, str]:
+    "Import the modules that register models; the ones that do not exist yet, with why."
+    missing = {}
     for module in MODEL_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:  # the module exists but one of its own imports is missing: a real error
+                raise
+            missing[module] = str(error)
+    return missing
 
 
 def build_model(
     config: ExperimentConfig,  # model.name picks the registered model; the whole config is passed to it
 ) -> InpaintingModel:
     "The registered model `config.model.name`, built from `config`."
-    _import_model_modules()
+    missing = _import_model_modules()
     name = config.model.name
     if name not in MODELS:
-        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}; set model.name in the config")
+        note = f" (not importable: {', '.join(missing)})" if missing else ""
+        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS)) or 'none'}{note}; set model.name in the config")
     return MODELS[name](config)
 
 
