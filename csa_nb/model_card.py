@@ -20,7 +20,7 @@ from .experiments import irregular_masks
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
 from .masks import bin_label, center_mask
 from .metrics import evaluate_images, model_inpaint_fn
-from .networks import composite
+from .networks import DIFFUSION_FILLS, composite, erase_hole
 from .train import load_checkpoint
 
 # %% auto #0
@@ -74,6 +74,7 @@ def verdicts(
     per_image: pd.DataFrame,  # the output of `compare_methods`
     ours: str,  # the method to judge
     baselines: list[str],  # the methods it must beat
+    references: list[str] = (),  # methods whose means are reported but not judged (e.g. the model's first guess)
 ) -> pd.DataFrame:
     "Per (set, holes): each method's mean PSNR and L1 %, our margin over the best baseline with its 95 % interval, and whether we win."
     rows = []
@@ -81,8 +82,8 @@ def verdicts(
         by = {m: g.sort_values(["image", "mask"]) for m, g in group.groupby("method")}
         row = {"set": set_name, "holes": holes, "images": len(by[ours])}
         for metric, higher_is_better in (("psnr", True), ("l1_percent", False)):
-            means = {m: by[m][metric].mean() for m in [ours, *baselines]}
-            for m in [ours, *baselines]:
+            means = {m: by[m][metric].mean() for m in [ours, *baselines, *references]}
+            for m in means:
                 row[f"{metric} {m}"] = means[m]
             best = (max if higher_is_better else min)(baselines, key=lambda m: means[m])
             mean, low, high = paired_bootstrap(by[ours][metric].to_numpy(), by[best][metric].to_numpy())
@@ -144,8 +145,10 @@ def render_model_card(
     colours: pd.DataFrame,  # `plain_colour_check` of the checkpoint
     ours: str,  # the checkpoint's method name in `verdict`
     baselines: list[str],  # the classical methods
+    references: list[str] = (),  # methods shown after the baselines but not judged (in `verdict` too)
 ) -> str:
     "The model card's Markdown."
+    shown = [ours, *baselines, *references]
     t = info["training"]
     wins = verdict[["psnr wins", "l1_percent wins"]].to_numpy().all(1)
     lines = [
@@ -177,16 +180,17 @@ def render_model_card(
         f"averaged, on disjoint {info['image_size']} px windows; the same images and holes for every method. *Margin*: this "
         f"model minus the better of {' and '.join(baselines)}, with the 95 % paired-bootstrap interval over images; *yes* when "
         f"this model is better on average. Centre hole: {info['image_size'] // 2} x {info['image_size'] // 2}; irregular holes: "
-        f"{info['masks_per_bin']} seeded masks per ratio bin (seed {info['seed']}).",
+        f"{info['masks_per_bin']} seeded masks per ratio bin (seed {info['seed']})."
+        + (" *first guess*: the fill this model's networks start from and correct (`model.hole_fill`), i.e. the model before "
+           "any training; shown, not judged." if "first guess" in references else ""),
         "",
-        "| set | holes | images | PSNR " + " | PSNR ".join([ours, *baselines]) + " | PSNR margin | L1 % " + " | L1 % ".join([ours, *baselines])
-        + " | L1 % margin |",
-        "|---|---|---:|" + "---:|" * (2 * len(baselines) + 4),
+        "| set | holes | images | PSNR " + " | PSNR ".join(shown) + " | PSNR margin | L1 % " + " | L1 % ".join(shown) + " | L1 % margin |",
+        "|---|---|---:|" + "---:|" * (2 * len(shown) + 2),
     ]
     for _, row in verdict.iterrows():
         lines.append(f"| {row['set']} | {row['holes']} | {row['images']} | "
-                     + " | ".join(f"{row[f'psnr {m}']:.2f}" for m in [ours, *baselines]) + f" | {_fmt_margin(row, 'psnr')} | "
-                     + " | ".join(f"{row[f'l1_percent {m}']:.2f}" for m in [ours, *baselines]) + f" | {_fmt_margin(row, 'l1_percent')} |")
+                     + " | ".join(f"{row[f'psnr {m}']:.2f}" for m in shown) + f" | {_fmt_margin(row, 'psnr')} | "
+                     + " | ".join(f"{row[f'l1_percent {m}']:.2f}" for m in shown) + f" | {_fmt_margin(row, 'l1_percent')} |")
     lines += ["", f"It beats both classical methods in PSNR and L1 in **{int(wins.sum())} of {len(wins)}** settings."]
     if not wins.all():
         lost = verdict[~wins]
@@ -240,13 +244,18 @@ def model_card(
     generator, size = load_inpainting_model(path, device)
     ours = "this model"
     methods = {ours: model_inpaint_fn(generator), **{name: classical_inpaint_fn(name) for name in baselines}}
+    m = config.model
+    references = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
+    if references:  # the model before training: its first guess, pasted into the hole
+        methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight)
     per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
     colours = plain_colour_check(methods[ours], size)
     training = training or stored.get("training") or {"steps": stored["step"], "images": stored["step"] * config.train.batch_size,
                                                       "cpu_hours": float("nan"), "wall_hours": float("nan"), "sessions": 0,
                                                       "precision": [config.train.precision], "threads": [config.train.threads]}
-    m, t, d = config.model, config.train, config.data
-    recipe = (f"hole fill `{m.hole_fill}`, residual networks {m.residual}, {t.warmup_steps} warm-up steps (reconstruction "
+    t, d = config.train, config.data
+    recipe = (f"hole fill `{m.hole_fill}`" + (f" (harmonic weight {m.harmonic_weight}, learned per pixel)" if m.hole_fill == "blend" else "")
+              + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, {t.warmup_steps} warm-up steps (reconstruction "
               f"only) of {t.steps}, batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`")
     data = (f"`{d.dataset}`" + (f" at `{d.root}`" if d.root else "") + f" (train split), {d.image_size} px, resize `{d.resize}`"
             + (", flips" if d.flip else ""))
@@ -256,4 +265,4 @@ def model_card(
                 middle=m.middle, csa_level=m.csa_level, parameters=sum(p.numel() for p in generator.parameters()),
                 data=data, masks=masks, recipe=recipe, vgg_weights=stored["vgg_weights"], masks_per_bin=masks_per_bin,
                 seed=seed, training=training)
-    return render_model_card(info, verdicts(per_image, ours, list(baselines)), colours, ours, list(baselines))
+    return render_model_card(info, verdicts(per_image, ours, list(baselines), references), colours, ours, list(baselines), references)
