@@ -546,7 +546,7 @@ class CSAGenerator(nn.Module):
         if self.learned_blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
             w0 = self.model_cfg.harmonic_weight
             weight = torch.sigmoid(math.log(w0 / (1 - w0)) + 4 * rough_out[:, 3:4].float())
-            base = (biharmonic + weight * (harmonic - biharmonic)).to(rough_out.dtype)
+            base = biharmonic + weight * (harmonic - biharmonic)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
         rough = self._output(base, rough_out[:, :3], mean, scale)
         feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
         coarse = composite(erased, rough, mask)
