@@ -9,7 +9,6 @@ import argparse
 import copy
 import csv
 import dataclasses
-import hashlib
 import json
 import os
 import pickle
@@ -34,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override, resolve_epochs, save_config
+from .data import sha256_file
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
@@ -627,7 +627,7 @@ def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = Non
     if spec == "hed": return f"{HED_DESCRIPTION} (HED's natural-image VGG16, Caffe BGR input)"
     path = Path(spec)
     if path.is_file():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = sha256_file(path)[:16]
         return f"file {path} (sha256 {digest})"
     return f"{spec}"
 
