@@ -219,24 +219,6 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
     return generator.to(device), config
 
 
-def _auto_device(device) -> torch.device:
-    "None / 'auto': CUDA when available; the trainer's `resolve_device`, so both choose alike (messages in csa-inpaint's words)."
-    from csa_nb.train import resolve_device
-    name = "auto" if device is None else str(device)
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"device '{name}' asked for, but this machine has no CUDA device (torch.cuda.is_available() is "
-                             "False): use --device cpu (device='cpu'), or leave it out to pick CUDA only when there is one")
-        index = int(name.split(":")[1]) if ":" in name and name.split(":")[1].isdigit() else 0
-        if index >= torch.cuda.device_count():
-            raise InputError(f"device '{name}' asked for, but this machine has {torch.cuda.device_count()} CUDA device(s) "
-                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    try:
-        return resolve_device(name)
-    except ValueError as error:
-        raise InputError(str(error).replace("train.device", "device")) from None
-
-
 def load_inpainting_model(
     checkpoint: str | Path | torch.nn.Module | None = None,  # path, None for the shipped one, or a model in memory
     device: str | torch.device | None = None,  # None picks CUDA when available
@@ -255,7 +237,11 @@ def load_inpainting_model(
             raise InputError(f"the shipped checkpoint is missing ({path}): this installation has no trained model; "
                              "pass a checkpoint written by csa-train (--checkpoint PATH)")
         raise InputError(f"checkpoint not found: {path}")
-    device = _auto_device(device)
+    from csa_nb.train import resolve_device  # the trainer's device choice, so both choose alike
+    try:
+        device = resolve_device(device, setting="device")
+    except ValueError as error:
+        raise InputError(str(error)) from None
     key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
     if key not in _MODEL_CACHE:
         try:
@@ -581,7 +567,8 @@ def _batch(args) -> int:
                          f"each image is written as OUT/<name>.png (e.g. -o {out.with_suffix('')})")
     _check_writable(out, out)
     load_inpainting_model(args.checkpoint, args.device)
-    _inference_precision(args.precision, _auto_device(args.device))  # a bad --precision: one message, not one per image
+    from csa_nb.train import resolve_device
+    _inference_precision(args.precision, resolve_device(args.device, setting="device"))  # a bad --precision: one message, not one per image
     out.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
     skipped, written = [], {}

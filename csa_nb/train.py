@@ -74,16 +74,24 @@ class DistributedContext:
 
 
 def resolve_device(
-    name: str = "auto",  # auto | cpu | cuda | cuda:N
+    name: str | torch.device | None = "auto",  # auto (or None) | cpu | cuda | cuda:N
     local_rank: int = 0,  # GPU of this process when `name` is auto or cuda
+    setting: str = "train.device",  # how error messages name the setting (csa-inpaint: 'device')
 ) -> torch.device:
-    "The torch device for `train.device`: `auto` takes the GPU when one is visible."
+    "The torch device for `train.device` (and csa-inpaint's `--device`): `auto` takes the GPU when one is visible."
+    name = "auto" if name is None else str(name)
     if name == "auto": name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"train.device is '{name}' but no CUDA device is visible; use 'auto' or 'cpu'")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    if name != "cpu": raise ValueError(f"unknown train.device '{name}'; use auto, cpu or cuda")
+            raise ValueError(f"{setting} '{name}' asked for, but this machine has no CUDA device (torch.cuda.is_available() "
+                             f"is False): use --device cpu ({setting} 'cpu'), or auto to pick CUDA only when there is one")
+        index = name.split(":", 1)[1] if ":" in name else str(local_rank)
+        if not index.isdigit(): raise ValueError(f"unknown {setting} '{name}'; use auto, cpu, cuda or cuda:N")
+        if int(index) >= torch.cuda.device_count():
+            raise ValueError(f"{setting} '{name}' asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return torch.device(f"cuda:{index}")
+    if name != "cpu": raise ValueError(f"unknown {setting} '{name}'; use auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 
