@@ -32,20 +32,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override, resolve_epochs, save_config
+from .config import (RESUMABLE_SETTINGS, ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override,
+                           resolve_epochs, save_config)
 from .data import sha256_file
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES',
-           'DistributedContext', 'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision',
-           'resolve_precision', 'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder',
-           'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted',
-           'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step',
-           'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid',
-           'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything',
-           'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'DistributedContext',
+           'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision', 'resolve_precision',
+           'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder', 'rank_share', 'to_plain',
+           'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError', 'save_checkpoint',
+           'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted', 'StopRequest',
+           'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers',
+           'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
+           'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
+           'check_train_config', 'train', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -662,10 +663,6 @@ class _Batches:
 def _collate(items): return torch.stack([_load_item(item) for item in items])
 
 # %% ../nbs/10_train.ipynb #115a55e5
-RESUMABLE_CHANGES = {"train.steps", "train.checkpoint_every", "train.sample_every", "train.log_every", "train.val_every",
-                     "train.device", "train.threads", "data.num_workers", "data.root"}
-
-
 def _flatten(data: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in data.items():
@@ -684,7 +681,7 @@ def resume_config(saved: ExperimentConfig, requested: ExperimentConfig | None) -
     "The config a resumed run continues with: `saved`, with the bookkeeping of `requested`; refuses other changes."
     if requested is None: return saved
     changes = config_changes(saved, requested)
-    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES}
+    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_SETTINGS}
     if refused:
         listed = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in refused.items())
         raise ValueError(f"cannot resume with a different config ({listed}). Resume with the run's own config (leave out "
