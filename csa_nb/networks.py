@@ -596,20 +596,6 @@ class InpaintingModel(nn.Module, metaclass=abc.ABCMeta):
     def start_finetuning(self):
         "Enter the second training phase (`train.finetune_step`); the default changes nothing but the trainer's lr."
 
-    def warmup_loss(
-        self,
-        image: torch.Tensor,  # (B, 3, S, S) ground truth in [-1, 1]
-        mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
-        output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        "The warm-up objective (`train.warmup_steps`): L1 of each image the generator returns (rough, refined) against the truth."
-        terms = [(o.float() - image).abs().mean() for o in (output.rough, output.refined) if o is not None]
-        total = sum(terms[1:], terms[0])
-        with torch.no_grad():
-            hole = mask.expand_as(image)
-            l1_hole = ((output.refined.float() - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)
-        return total, {"reconstruction": total.item(), "l1_hole": l1_hole, "generator": total.item()}
-
     @abc.abstractmethod
     def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, output: GeneratorOutput) -> tuple[torch.Tensor, dict[str, float]]:
         "The discriminators' loss on one batch (detaching the generator output) and a dict of floats to log."

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import (RESUMABLE_SETTINGS, ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override,
                            resolve_epochs, save_config)
 from .data import sha256_file
+from .losses import warmup_objective
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
@@ -428,7 +429,7 @@ class StepParts:
     generator_scaler: Any = None  # torch.amp.GradScaler for fp16
     discriminator_scaler: Any = None
     autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast (`Precision.autocast_dtype`)
-    warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `model.warmup_loss` alone
+    warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `csa_nb.losses.warmup_objective` alone
 
 
 def _backward_step(loss, optimizer, scaler):
@@ -477,7 +478,7 @@ def training_step(
         logs.update({f"d_{k}": v for k, v in d_logs.items()})
     parts.generator_optimizer.zero_grad(set_to_none=True)
     with autocast:
-        g_loss, g_logs = (model.warmup_loss if warmup else model.generator_loss)(image, mask, output)
+        g_loss, g_logs = (warmup_objective if warmup else model.generator_loss)(image, mask, output)
     bad = first_nonfinite(g_loss, g_logs, "generator")
     if _any_rank(bad is not None, image.device):
         raise TrainingDiverged(step, *(bad or ("generator loss (on another process)", float("nan"))), checkpoint)
