@@ -201,14 +201,11 @@ _MODEL_CACHE: dict = {}
 def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any]:
     "The generator stored in the checkpoint at `path`, and the checkpoint's config."
     from csa_nb.config import config_from_dict
-    from csa_nb.train import load_checkpoint, load_model
+    from csa_nb.networks import build_generator
+    from csa_nb.train import load_checkpoint
     stored = load_checkpoint(path)
     config = config_from_dict(stored["config"])
-    if config.model.name != "csa":  # baselines: the trainer's general loader
-        model, config = load_model(path, device)
-        return model.generator, config
-    from csa_nb.networks import CSAGenerator  # CSA: the generator alone, without discriminators (faster to start)
-    generator = CSAGenerator(config.model, config.data.image_size)
+    generator = build_generator(config)  # the registered model's generator alone, whichever model it is
     prefix = "generator."
     weights = {name[len(prefix):]: value for name, value in stored["model"].items() if name.startswith(prefix)}
     try:
@@ -260,11 +257,9 @@ def shipping_checkpoint(
     out: str | Path,  # where to write the slim copy
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
 ) -> Path:
-    "Write a generator-only copy of the CSA checkpoint `source` for inference; return its path."
+    "Write a generator-only copy of the checkpoint `source` for inference; return its path."
     from csa_nb.train import load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
-    if stored["config"].get("model", {}).get("name", "csa") != "csa":
-        raise InputError(f"{source} holds a '{stored['config']['model']['name']}' model: only CSA checkpoints can be slimmed")
     weights = {name: (value.half() if half and value.is_floating_point() else value).clone()
                for name, value in stored["model"].items() if name.startswith("generator.")}
     slim = dict(stored, model=weights, optimizers={}, rng={})

@@ -9,6 +9,7 @@ import argparse
 import copy
 import csv
 import dataclasses
+import importlib
 import json
 import os
 import pickle
@@ -746,14 +747,6 @@ def _tensorboard(path: Path):
     return SummaryWriter(str(path))
 
 
-def _metrics_module():
-    try:
-        import csa_nb.metrics as metrics
-    except ImportError:  # the metrics notebook is optional for training
-        return None
-    return metrics
-
-
 def _validation_metrics(metrics, model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> dict:
     "Mean L1 %, L2 %, PSNR and SSIM of the composited results on the fixed validation batch."
     output = model.generator(images, masks)
@@ -929,7 +922,7 @@ def _preview_batches(
 ) -> tuple[tuple, tuple | None, Any]:
     "The fixed (images, masks) preview batch, the validation batch (or None) and the metrics module (or None)."
     config, context, device = run.config, run.context, run.context.device
-    metrics = _metrics_module() if config.train.val_every else None
+    metrics = importlib.import_module("csa_nb.metrics") if config.train.val_every else None  # imported only when used
     validation = None
     with preserved_rng():
         count = min(4, len(run.dataset))
