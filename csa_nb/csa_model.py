@@ -50,6 +50,12 @@ class CSAModel(InpaintingModel):
         object.__setattr__(self, "_vgg", vgg)  # a plain attribute, not a submodule: kept out of state_dict and parameters
         object.__setattr__(self, "_real_cache", None)  # (image, its version, its VGG features): see _real_features
 
+# %% ../nbs/06a_csa_model.ipynb #25dd21cf
+@patch(cls_method=True)
+def generator_from_config(cls: CSAModel, config: ExperimentConfig) -> CSAGenerator:
+    "The CSA generator of `config` alone (no discriminators, no VGG16)."
+    return CSAGenerator(config.model, config.data.image_size)
+
 # %% ../nbs/06a_csa_model.ipynb #c38ce56e
 @patch(as_prop=True)
 def vgg(self: CSAModel) -> VGG16Features | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import math
 import os
 import warnings
@@ -23,11 +24,12 @@ from torch.utils.data import Dataset
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'SIXTEEN_BIT_MODES', 'RESIZE_POLICIES', 'CELEBA_PARTITIONS', 'PLACES2_DIRS',
            'PLACES2_META_DIRS', 'PARIS_DIRS', 'PHOTO_CORPUS_MANIFEST', 'BUILTIN_SOURCES', 'DATASETS', 'DatasetError',
-           'DatasetNotFoundError', 'CorruptImageWarning', 'list_images', 'UnreadableImageError', 'read_image_file',
-           'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image', 'fit_image', 'ImageFolderDataset',
-           'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset', 'places2_dataset', 'paris_dataset',
-           'detect_dataset', 'photo_corpus_counts', 'BuiltinSource', 'builtin_images', 'BuiltinTile', 'builtin_tiles',
-           'BuiltinDataset', 'builtin_dataset', 'PhotoWindows', 'build_dataset']
+           'DatasetNotFoundError', 'CorruptImageWarning', 'list_images', 'sha256_file', 'UnreadableImageError',
+           'read_image_file', 'to_rgb', 'load_image', 'image_to_tensor', 'tensor_to_image', 'fit_image',
+           'ImageFolderDataset', 'read_file_list', 'split_by_seed', 'folder_dataset', 'celeba_dataset',
+           'places2_dataset', 'paris_dataset', 'detect_dataset', 'photo_corpus_counts', 'BuiltinSource',
+           'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset', 'PhotoWindows',
+           'build_dataset']
 
 # %% ../nbs/00_data.ipynb #d217dd19
 class DatasetError(ValueError):
@@ -85,6 +87,17 @@ def list_images(
             raise DatasetError(f"no images in {what} '{root}': expected {wanted} files, found only {seen}")
         raise DatasetError(f"{what} '{root}' is empty: expected {wanted} files{' (searched recursively)' if recursive else ''}")
     return sorted(found)
+
+# %% ../nbs/00_data.ipynb #04ebae93
+def sha256_file(
+    path: str | Path,  # the file to hash
+) -> str:
+    "Hex sha256 of the file at `path`."
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 # %% ../nbs/00_data.ipynb #24609fb1
 class UnreadableImageError(DatasetError, OSError):

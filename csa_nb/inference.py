@@ -201,14 +201,11 @@ _MODEL_CACHE: dict = {}
 def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any]:
     "The generator stored in the checkpoint at `path`, and the checkpoint's config."
     from csa_nb.config import config_from_dict
-    from csa_nb.train import load_checkpoint, load_model
+    from csa_nb.networks import build_generator
+    from csa_nb.train import load_checkpoint
     stored = load_checkpoint(path)
     config = config_from_dict(stored["config"])
-    if config.model.name != "csa":  # baselines: the trainer's general loader
-        model, config = load_model(path, device)
-        return model.generator, config
-    from csa_nb.networks import CSAGenerator  # CSA: the generator alone, without discriminators (faster to start)
-    generator = CSAGenerator(config.model, config.data.image_size)
+    generator = build_generator(config)  # the registered model's generator alone, whichever model it is
     prefix = "generator."
     weights = {name[len(prefix):]: value for name, value in stored["model"].items() if name.startswith(prefix)}
     try:
@@ -217,24 +214,6 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
         raise InputError(f"the generator weights in {path} do not fit the model its config describes: "
                          f"{str(error).splitlines()[0]}") from None
     return generator.to(device), config
-
-
-def _auto_device(device) -> torch.device:
-    "None / 'auto': CUDA when available; the trainer's `resolve_device`, so both choose alike (messages in csa-inpaint's words)."
-    from csa_nb.train import resolve_device
-    name = "auto" if device is None else str(device)
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"device '{name}' asked for, but this machine has no CUDA device (torch.cuda.is_available() is "
-                             "False): use --device cpu (device='cpu'), or leave it out to pick CUDA only when there is one")
-        index = int(name.split(":")[1]) if ":" in name and name.split(":")[1].isdigit() else 0
-        if index >= torch.cuda.device_count():
-            raise InputError(f"device '{name}' asked for, but this machine has {torch.cuda.device_count()} CUDA device(s) "
-                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    try:
-        return resolve_device(name)
-    except ValueError as error:
-        raise InputError(str(error).replace("train.device", "device")) from None
 
 
 def load_inpainting_model(
@@ -255,7 +234,11 @@ def load_inpainting_model(
             raise InputError(f"the shipped checkpoint is missing ({path}): this installation has no trained model; "
                              "pass a checkpoint written by csa-train (--checkpoint PATH)")
         raise InputError(f"checkpoint not found: {path}")
-    device = _auto_device(device)
+    from csa_nb.train import resolve_device  # the trainer's device choice, so both choose alike
+    try:
+        device = resolve_device(device, setting="device")
+    except ValueError as error:
+        raise InputError(str(error)) from None
     key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
     if key not in _MODEL_CACHE:
         try:
@@ -274,11 +257,9 @@ def shipping_checkpoint(
     out: str | Path,  # where to write the slim copy
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
 ) -> Path:
-    "Write a generator-only copy of the CSA checkpoint `source` for inference; return its path."
+    "Write a generator-only copy of the checkpoint `source` for inference; return its path."
     from csa_nb.train import load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
-    if stored["config"].get("model", {}).get("name", "csa") != "csa":
-        raise InputError(f"{source} holds a '{stored['config']['model']['name']}' model: only CSA checkpoints can be slimmed")
     weights = {name: (value.half() if half and value.is_floating_point() else value).clone()
                for name, value in stored["model"].items() if name.startswith("generator.")}
     slim = dict(stored, model=weights, optimizers={}, rng={})
@@ -581,7 +562,8 @@ def _batch(args) -> int:
                          f"each image is written as OUT/<name>.png (e.g. -o {out.with_suffix('')})")
     _check_writable(out, out)
     load_inpainting_model(args.checkpoint, args.device)
-    _inference_precision(args.precision, _auto_device(args.device))  # a bad --precision: one message, not one per image
+    from csa_nb.train import resolve_device
+    _inference_precision(args.precision, resolve_device(args.device, setting="device"))  # a bad --precision: one message, not one per image
     out.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
     skipped, written = [], {}

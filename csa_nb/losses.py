@@ -18,7 +18,7 @@ from .config import LossConfig
 __all__ = ['CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'reconstruction_loss', 'match_feature_shape', 'consistency_loss',
            'ralsgan_discriminator_loss', 'ralsgan_generator_loss', 'LossContext', 'register_loss_term',
            'reconstruction_term', 'consistency_term', 'input_layer', 'feature_layers', 'discriminator_scores',
-           'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective']
+           'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective', 'warmup_objective']
 
 # %% ../nbs/05_losses.ipynb #6f715761
 def _check_same_shape(**tensors):
@@ -29,13 +29,14 @@ def _check_same_shape(**tensors):
 
 
 def reconstruction_loss(
-    rough: torch.Tensor,  # I_p, (B, 3, H, W)
+    rough: torch.Tensor | None,  # I_p, (B, 3, H, W); None for a one-stage generator (the refined term alone)
     refined: torch.Tensor,  # I_r, (B, 3, H, W)
     target: torch.Tensor,  # I_gt, (B, 3, H, W)
 ) -> torch.Tensor:
     "Eq. 7: mean L1 of the rough and of the refined prediction against the ground truth."
-    _check_same_shape(rough=rough, refined=refined, target=target)
+    _check_same_shape(**({} if rough is None else {"rough": rough}), refined=refined, target=target)
     target = target.float()
+    if rough is None: return (refined.float() - target).abs().mean()
     return (rough.float() - target).abs().mean() + (refined.float() - target).abs().mean()
 
 # %% ../nbs/05_losses.ipynb #850eac6e
@@ -255,3 +256,16 @@ def weighted_objective(
         values[name] = value
         total = weight * value if total is None else total + weight * value
     return (context.image.new_zeros(()) if total is None else total), values
+
+# %% ../nbs/05_losses.ipynb #e6c41743
+def warmup_objective(
+    image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
+    mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
+    output: Any,  # the generator's GeneratorOutput for (image, mask), with its graph
+) -> tuple[torch.Tensor, dict[str, float]]:
+    "The warm-up loss (`train.warmup_steps`): Eq. 7's L1 of the rough and refined outputs against the truth, and floats to log."
+    total = reconstruction_loss(output.rough, output.refined, image)
+    with torch.no_grad():
+        hole = mask.expand_as(image)
+        l1_hole = ((output.refined.float() - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)
+    return total, {"reconstruction": total.item(), "l1_hole": l1_hole, "generator": total.item()}

@@ -596,19 +596,13 @@ class InpaintingModel(nn.Module, metaclass=abc.ABCMeta):
     def start_finetuning(self):
         "Enter the second training phase (`train.finetune_step`); the default changes nothing but the trainer's lr."
 
-    def warmup_loss(
-        self,
-        image: torch.Tensor,  # (B, 3, S, S) ground truth in [-1, 1]
-        mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
-        output: GeneratorOutput,  # the generator's output for (image, mask), with its graph
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        "The warm-up objective (`train.warmup_steps`): L1 of each image the generator returns (rough, refined) against the truth."
-        terms = [(o.float() - image).abs().mean() for o in (output.rough, output.refined) if o is not None]
-        total = sum(terms[1:], terms[0])
-        with torch.no_grad():
-            hole = mask.expand_as(image)
-            l1_hole = ((output.refined.float() - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)
-        return total, {"reconstruction": total.item(), "l1_hole": l1_hole, "generator": total.item()}
+    @classmethod
+    def generator_from_config(
+        cls,
+        config: ExperimentConfig,  # the model's config
+    ) -> nn.Module:
+        "The generator alone, for inference (`build_generator`); the default builds the whole model, a model may build less."
+        return cls(config).generator
 
     @abc.abstractmethod
     def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, output: GeneratorOutput) -> tuple[torch.Tensor, dict[str, float]]:
@@ -651,22 +645,27 @@ def _import_model_modules() -> dict[str, str]:
     return missing
 
 
-def build_model(
-    config: ExperimentConfig,  # model.name picks the registered model; the whole config is passed to it
-) -> InpaintingModel:
-    "The registered model `config.model.name`, built from `config`."
+def _registered_model(
+    config: ExperimentConfig,  # model.name picks the registered model
+) -> type[InpaintingModel]:
+    "The class registered as `config.model.name` (importing the modules that register models)."
     missing = _import_model_modules()
     name = config.model.name
     if name not in MODELS:
         note = f" (not importable: {', '.join(missing)})" if missing else ""
         raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS)) or 'none'}{note}; set model.name in the config")
-    return MODELS[name](config)
+    return MODELS[name]
+
+
+def build_model(
+    config: ExperimentConfig,  # model.name picks the registered model; the whole config is passed to it
+) -> InpaintingModel:
+    "The registered model `config.model.name`, built from `config`."
+    return _registered_model(config)(config)
 
 
 def build_generator(
     config: ExperimentConfig,  # model and data.image_size describe the generator
 ) -> nn.Module:
-    "The generator of `config`: a `CSAGenerator` for 'csa' (without building VGG or discriminators), else the registered model's."
-    if config.model.name == "csa":
-        return CSAGenerator(config.model, config.data.image_size)
-    return build_model(config).generator
+    "The generator of the registered model `config.model.name` alone: its `generator_from_config` (CSA's skips VGG and discriminators)."
+    return _registered_model(config).generator_from_config(config)

@@ -9,7 +9,7 @@ import argparse
 import copy
 import csv
 import dataclasses
-import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -33,19 +33,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from .config import ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override, resolve_epochs, save_config
+from .config import (RESUMABLE_SETTINGS, ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override,
+                           resolve_epochs, save_config)
+from .data import sha256_file
+from .losses import warmup_objective
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'RESUMABLE_CHANGES',
-           'DistributedContext', 'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision',
-           'resolve_precision', 'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder',
-           'rank_share', 'to_plain', 'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted',
-           'StopRequest', 'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step',
-           'make_optimizers', 'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid',
-           'save_png', 'build_parts', 'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything',
-           'peak_memory_mb', 'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+__all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS', 'DistributedContext',
+           'resolve_device', 'distributed_context', 'cpu_supports_bf16', 'Precision', 'resolve_precision',
+           'inference_precision', 'precision_autocast', 'seeded_generator', 'DataOrder', 'rank_share', 'to_plain',
+           'from_plain', 'rng_state', 'set_rng_state', 'preserved_rng', 'CheckpointError', 'save_checkpoint',
+           'load_checkpoint', 'TrainingDiverged', 'TrainingOutOfMemory', 'TrainingInterrupted', 'StopRequest',
+           'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers',
+           'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
+           'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
+           'check_train_config', 'train', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -74,16 +77,24 @@ class DistributedContext:
 
 
 def resolve_device(
-    name: str = "auto",  # auto | cpu | cuda | cuda:N
+    name: str | torch.device | None = "auto",  # auto (or None) | cpu | cuda | cuda:N
     local_rank: int = 0,  # GPU of this process when `name` is auto or cuda
+    setting: str = "train.device",  # how error messages name the setting (csa-inpaint: 'device')
 ) -> torch.device:
-    "The torch device for `train.device`: `auto` takes the GPU when one is visible."
+    "The torch device for `train.device` (and csa-inpaint's `--device`): `auto` takes the GPU when one is visible."
+    name = "auto" if name is None else str(name)
     if name == "auto": name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"train.device is '{name}' but no CUDA device is visible; use 'auto' or 'cpu'")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    if name != "cpu": raise ValueError(f"unknown train.device '{name}'; use auto, cpu or cuda")
+            raise ValueError(f"{setting} '{name}' asked for, but this machine has no CUDA device (torch.cuda.is_available() "
+                             f"is False): use --device cpu ({setting} 'cpu'), or auto to pick CUDA only when there is one")
+        index = name.split(":", 1)[1] if ":" in name else str(local_rank)
+        if not index.isdigit(): raise ValueError(f"unknown {setting} '{name}'; use auto, cpu, cuda or cuda:N")
+        if int(index) >= torch.cuda.device_count():
+            raise ValueError(f"{setting} '{name}' asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return torch.device(f"cuda:{index}")
+    if name != "cpu": raise ValueError(f"unknown {setting} '{name}'; use auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 
@@ -419,7 +430,7 @@ class StepParts:
     generator_scaler: Any = None  # torch.amp.GradScaler for fp16
     discriminator_scaler: Any = None
     autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast (`Precision.autocast_dtype`)
-    warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `model.warmup_loss` alone
+    warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `csa_nb.losses.warmup_objective` alone
 
 
 def _backward_step(loss, optimizer, scaler):
@@ -468,7 +479,7 @@ def training_step(
         logs.update({f"d_{k}": v for k, v in d_logs.items()})
     parts.generator_optimizer.zero_grad(set_to_none=True)
     with autocast:
-        g_loss, g_logs = (model.warmup_loss if warmup else model.generator_loss)(image, mask, output)
+        g_loss, g_logs = (warmup_objective if warmup else model.generator_loss)(image, mask, output)
     bad = first_nonfinite(g_loss, g_logs, "generator")
     if _any_rank(bad is not None, image.device):
         raise TrainingDiverged(step, *(bad or ("generator loss (on another process)", float("nan"))), checkpoint)
@@ -627,7 +638,7 @@ def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = Non
     if spec == "hed": return f"{HED_DESCRIPTION} (HED's natural-image VGG16, Caffe BGR input)"
     path = Path(spec)
     if path.is_file():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = sha256_file(path)[:16]
         return f"file {path} (sha256 {digest})"
     return f"{spec}"
 
@@ -654,10 +665,6 @@ class _Batches:
 def _collate(items): return torch.stack([_load_item(item) for item in items])
 
 # %% ../nbs/10_train.ipynb #115a55e5
-RESUMABLE_CHANGES = {"train.steps", "train.checkpoint_every", "train.sample_every", "train.log_every", "train.val_every",
-                     "train.device", "train.threads", "data.num_workers", "data.root"}
-
-
 def _flatten(data: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in data.items():
@@ -676,14 +683,14 @@ def resume_config(saved: ExperimentConfig, requested: ExperimentConfig | None) -
     "The config a resumed run continues with: `saved`, with the bookkeeping of `requested`; refuses other changes."
     if requested is None: return saved
     changes = config_changes(saved, requested)
-    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES}
+    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_SETTINGS}
     if refused:
         listed = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in refused.items())
         raise ValueError(f"cannot resume with a different config ({listed}). Resume with the run's own config (leave out "
                          f"--profile/--config) or start a new run in another folder")
     return config_from_dict(config_to_dict(requested))
 
-# %% ../nbs/10_train.ipynb #c288fcd8
+# %% ../nbs/10_train.ipynb #8e6df9b7
 def seed_everything(seed: int):
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed)
@@ -738,14 +745,6 @@ def _tensorboard(path: Path):
     except ImportError:  # TensorBoard is optional
         return None
     return SummaryWriter(str(path))
-
-
-def _metrics_module():
-    try:
-        import csa_nb.metrics as metrics
-    except ImportError:  # the metrics notebook is optional for training
-        return None
-    return metrics
 
 
 def _validation_metrics(metrics, model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> dict:
@@ -811,18 +810,45 @@ def train(
     try:
         check_train_config(config, context.device)
         with _torch_settings(config, context):
-            _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, validation_dataset, progress, channels_last)
+            _train(config, out_dir, checkpoint=checkpoint, context=context, model=model, dataset=dataset, mask_sampler=mask_sampler,
+                   validation_dataset=validation_dataset, progress=progress, channels_last=channels_last)
     finally:
         context.close()
     return out_dir
 
+# %% ../nbs/10_train.ipynb #3b78d232
+@dataclass
+class _Run:
+    "What the phases of one training session share."
+    config: ExperimentConfig
+    context: DistributedContext
+    model: nn.Module  # the InpaintingModel (unwrapped), on this process's device
+    dataset: Dataset
+    mask_sampler: Any
+    preview_sampler: Any  # the mask sampler as built, before any resume: the same preview and validation holes every session
+    order: DataOrder
+    precision: Precision
+    channels_last: bool
+    generator_optimizer: torch.optim.Optimizer
+    discriminator_optimizer: torch.optim.Optimizer | None
+    discriminator_parameters: list
+    scalers: dict  # 'generator' / 'discriminators' -> torch.amp.GradScaler (fp16) or None
+    vgg_weights: str  # describe_vgg_weights
+    start: int = 0  # the step this session starts from
 
-def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, validation_dataset, progress, channels_last):
-    from tqdm.auto import tqdm
-    t, device, size = config.train, context.device, config.data.image_size
-    batch, total = t.batch_size, t.steps
-    rank_share(list(range(batch)), context.rank, context.world_size)  # refuses a batch the processes cannot split
-
+# %% ../nbs/10_train.ipynb #4c9766f9
+def _build_run(
+    config: ExperimentConfig,
+    context: DistributedContext,
+    *,
+    model: nn.Module | None = None,  # instead of build_model(config)
+    dataset: Dataset | None = None,  # instead of build_dataset(config.data, 'train')
+    mask_sampler=None,  # instead of MaskSampler(config.masks, size, seed)
+    channels_last: bool = False,  # channels-last tensors even when the precision does not ask for them
+) -> _Run:
+    "The model, data, optimizers and scalers of `config`, built from its seed on this process's device."
+    t, device = config.train, context.device
+    rank_share(list(range(t.batch_size)), context.rank, context.world_size)  # refuses a batch the processes cannot split
     seed_everything(t.seed)  # the model's initialisation depends on the seed only
     model, dataset, mask_sampler = build_parts(config, model, dataset, mask_sampler)
     precision = resolve_precision(t.precision, device)
@@ -835,52 +861,72 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
     scalers = {"generator": torch.amp.GradScaler("cuda") if fp16 else None,
                "discriminators": torch.amp.GradScaler("cuda") if fp16 and discriminator_optimizer else None}
     preview_sampler = copy.deepcopy(mask_sampler)  # fixed masks for sample grids and validation, the same on resume
-    order = DataOrder(len(dataset), batch, t.seed)
-    vgg_weights = describe_vgg_weights(config, model)
+    order = DataOrder(len(dataset), t.batch_size, t.seed)
+    return _Run(config, context, model, dataset, mask_sampler, preview_sampler, order, precision, channels_last,
+                generator_optimizer, discriminator_optimizer, discriminator_parameters, scalers,
+                describe_vgg_weights(config, model))
 
-    start = 0
-    if checkpoint is not None:
-        try:
-            model.load_state_dict(checkpoint["model"])
-        except RuntimeError as error:
-            raise CheckpointError(f"the weights in {out_dir / 'last.pt'} do not fit the model of its config: {error}") from None
-        optimizers = checkpoint["optimizers"]
-        generator_optimizer.load_state_dict(optimizers["generator"])
-        if discriminator_optimizer is not None: discriminator_optimizer.load_state_dict(optimizers["discriminators"])
-        for name, scaler in scalers.items():
-            if scaler is not None and (optimizers.get("grad_scalers") or {}).get(name): scaler.load_state_dict(optimizers["grad_scalers"][name])
-        saved_order = checkpoint["rng"]["data_order"]
-        if saved_order["num_items"] != order.num_items:
-            warnings.warn(f"the training set has {order.num_items} images, the checkpoint's run had {saved_order['num_items']}: "
-                          f"the data order after resuming differs from an uninterrupted run")
-        mask_sampler.load_state_dict(from_plain(checkpoint["rng"]["mask_sampler"]))
-        set_rng_state(checkpoint["rng"])
-        start = int(checkpoint["step"])
-        if start > total:
-            raise ValueError(f"the run in {out_dir} is already at step {start}, beyond train.steps {total}; "
-                             f"ask for at least {start} steps (--steps)")
-        if context.rank: seed_everything(_mixed_seed(t.seed, 3, context.rank, start))
-    else:
-        seed_everything(_mixed_seed(t.seed, 3, context.rank))  # dropout etc.: per process, independent of the init
+# %% ../nbs/10_train.ipynb #ec41e20b
+def _restore(
+    run: _Run,
+    checkpoint: dict | None,  # a loaded last.pt, or None for a fresh run
+    out_dir: Path,  # the run folder (for messages)
+) -> int:
+    "Load `checkpoint` into `run` and seed this process; the step the session starts from."
+    t, rank = run.config.train, run.context.rank
+    if checkpoint is None:
+        seed_everything(_mixed_seed(t.seed, 3, rank))  # dropout etc.: per process, independent of the init
+        return 0
+    try:
+        run.model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights in {out_dir / 'last.pt'} do not fit the model of its config: {error}") from None
+    optimizers = checkpoint["optimizers"]
+    run.generator_optimizer.load_state_dict(optimizers["generator"])
+    if run.discriminator_optimizer is not None: run.discriminator_optimizer.load_state_dict(optimizers["discriminators"])
+    for name, scaler in run.scalers.items():
+        if scaler is not None and (optimizers.get("grad_scalers") or {}).get(name): scaler.load_state_dict(optimizers["grad_scalers"][name])
+    saved_order = checkpoint["rng"]["data_order"]
+    if saved_order["num_items"] != run.order.num_items:
+        warnings.warn(f"the training set has {run.order.num_items} images, the checkpoint's run had {saved_order['num_items']}: "
+                      f"the data order after resuming differs from an uninterrupted run")
+    run.mask_sampler.load_state_dict(from_plain(checkpoint["rng"]["mask_sampler"]))
+    set_rng_state(checkpoint["rng"])
+    start = int(checkpoint["step"])
+    if start > t.steps:
+        raise ValueError(f"the run in {out_dir} is already at step {start}, beyond train.steps {t.steps}; "
+                         f"ask for at least {start} steps (--steps)")
+    if rank: seed_everything(_mixed_seed(t.seed, 3, rank, start))
+    return start
 
+# %% ../nbs/10_train.ipynb #fe1b1a7e
+def _step_parts(run: _Run) -> StepParts:
+    "What `training_step` needs: the model, its DDP wrappers (several processes), optimizers and scalers."
+    context, model = run.context, run.model
     generator, ddp_discriminators = model.generator, None
     if context.distributed:
-        ids = [device.index] if device.type == "cuda" else None
+        ids = [context.device.index] if context.device.type == "cuda" else None
         generator = ForwardingDDP(model.generator, device_ids=ids)
-        if discriminator_optimizer is not None:
+        if run.discriminator_optimizer is not None:
             ddp_discriminators = nn.ModuleDict({
                 name: ForwardingDDP(d, device_ids=ids) if any(p.requires_grad for p in d.parameters()) else d
                 for name, d in model.discriminators.items()})
-    parts = StepParts(model, generator, ddp_discriminators, generator_optimizer, discriminator_optimizer, discriminator_parameters,
-                      scalers["generator"], scalers["discriminators"],
-                      precision.autocast_dtype, t.warmup_steps)
+    return StepParts(model, generator, ddp_discriminators, run.generator_optimizer, run.discriminator_optimizer,
+                     run.discriminator_parameters, run.scalers["generator"], run.scalers["discriminators"],
+                     run.precision.autocast_dtype, run.config.train.warmup_steps)
 
-    # Fixed preview batch: sample grids and validation always show the same images and holes.
-    metrics = _metrics_module() if t.val_every else None
+# %% ../nbs/10_train.ipynb #8a22420a
+def _preview_batches(
+    run: _Run,
+    validation_dataset: Dataset | None = None,  # instead of build_dataset(config.data, 'val')
+) -> tuple[tuple, tuple | None, Any]:
+    "The fixed (images, masks) preview batch, the validation batch (or None) and the metrics module (or None)."
+    config, context, device = run.config, run.context, run.context.device
+    metrics = importlib.import_module("csa_nb.metrics") if config.train.val_every else None  # imported only when used
     validation = None
     with preserved_rng():
-        count = min(4, len(dataset))
-        preview = (_collate([dataset[i] for i in range(count)]).to(device), preview_sampler.sample(count).float().to(device))
+        count = min(4, len(run.dataset))
+        preview = (_collate([run.dataset[i] for i in range(count)]).to(device), run.preview_sampler.sample(count).float().to(device))
         if metrics is not None and context.is_main:
             if validation_dataset is None:
                 try:
@@ -891,113 +937,188 @@ def _train(config, out_dir, checkpoint, context, model, dataset, mask_sampler, v
             if validation_dataset is not None and len(validation_dataset):
                 count = min(16, len(validation_dataset))
                 validation = (_collate([validation_dataset[i] for i in range(count)]).to(device),
-                              copy.deepcopy(preview_sampler).sample(count).float().to(device))
+                              copy.deepcopy(run.preview_sampler).sample(count).float().to(device))
+    return preview, validation, metrics
 
+# %% ../nbs/10_train.ipynb #cc813eb3
+def _open_run_folder(
+    run: _Run,
+    out_dir: Path,
+    *,
+    resumed: bool,  # continuing from a checkpoint
+    validation: tuple | None,  # the validation batch (None: no val.csv)
+) -> tuple[CsvLog | None, CsvLog | None, Any]:
+    "The loss log, validation log and TensorBoard writer of process 0 (None elsewhere, or when off)."
+    config, context, t = run.config, run.context, run.config.train
     log = val_log = board = None
     if context.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
         with open(out_dir / "config.yaml", "a", encoding="utf-8") as handle:
-            handle.write(f"# train.precision '{t.precision}' ran as {precision.name}{' with channels-last tensors' if channels_last else ''} on {device}\n")
+            handle.write(f"# train.precision '{t.precision}' ran as {run.precision.name}"
+                         f"{' with channels-last tensors' if run.channels_last else ''} on {context.device}\n")
         _write_session(out_dir / "run.json", {
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_step": start, "to_step": total,
-            "processes": context.world_size, "global_batch": batch, "per_process_batch": batch // context.world_size,
-            "device": str(device), "precision": precision.name, "channels_last": channels_last, "deterministic": t.deterministic,
-            "threads": torch.get_num_threads(), "vgg_weights": vgg_weights, "torch": torch.__version__,
-            "python": platform.python_version(), "host": platform.node()})
-        log = CsvLog(out_dir / "log.csv", resume_step=start if checkpoint else None)
-        if validation is not None: val_log = CsvLog(out_dir / "val.csv", resume_step=start if checkpoint else None)
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_step": run.start, "to_step": t.steps,
+            "processes": context.world_size, "global_batch": t.batch_size, "per_process_batch": t.batch_size // context.world_size,
+            "device": str(context.device), "precision": run.precision.name, "channels_last": run.channels_last,
+            "deterministic": t.deterministic, "threads": torch.get_num_threads(), "vgg_weights": run.vgg_weights,
+            "torch": torch.__version__, "python": platform.python_version(), "host": platform.node()})
+        log = CsvLog(out_dir / "log.csv", resume_step=run.start if resumed else None)
+        if validation is not None: val_log = CsvLog(out_dir / "val.csv", resume_step=run.start if resumed else None)
         board = _tensorboard(out_dir / "tensorboard")
     context.barrier()
+    return log, val_log, board
 
-    def write_checkpoint(step):
-        if context.distributed: _broadcast_buffers(model)
-        if not context.is_main: return
-        save_checkpoint({
-            "format": CHECKPOINT_FORMAT, "config": config_to_dict(config), "step": step, "model": model.state_dict(),
-            "optimizers": {"generator": generator_optimizer.state_dict(),
-                           "discriminators": discriminator_optimizer.state_dict() if discriminator_optimizer else None,
-                           "grad_scalers": {k: s.state_dict() for k, s in scalers.items() if s is not None} or None},
-            "rng": {**rng_state(), "mask_sampler": to_plain(mask_sampler.state_dict()), "data_order": order.state(step)},
-            "vgg_weights": vgg_weights, "world_size": context.world_size}, out_dir / "last.pt")
+# %% ../nbs/10_train.ipynb #395137ce
+def _training_batch(
+    run: _Run,
+    index: int,  # the step's index (step - 1)
+    images: torch.Tensor,  # the loader's batch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    "The (images, masks) this process trains on at step `index + 1`, checked against the config's size."
+    t, context, device, size, batch = run.config.train, run.context, run.context.device, run.config.data.image_size, run.config.train.batch_size
+    images = images.to(device, non_blocking=True).float()
+    if images.shape[1:] != (3, size, size):
+        raise ValueError(f"the training set yields images of shape {tuple(images.shape[1:])}, the config wants (3, {size}, {size}); "
+                         f"check data.image_size and the dataset's transforms")
+    if run.config.data.flip:
+        flips = rank_share(torch.rand(batch, generator=seeded_generator(t.seed, 17, index)) < 0.5, context.rank, context.world_size)
+        images = torch.where(flips.to(device)[:, None, None, None], images.flip(3), images)
+    masks = run.mask_sampler.sample(batch)
+    if tuple(masks.shape) != (batch, 1, size, size):
+        raise ValueError(f"the mask sampler returned shape {tuple(masks.shape)}, expected ({batch}, 1, {size}, {size})")
+    masks = rank_share(masks, context.rank, context.world_size).to(device, non_blocking=True).float()
+    if run.channels_last:
+        images, masks = images.contiguous(memory_format=torch.channels_last), masks.contiguous(memory_format=torch.channels_last)
+    return images, masks
 
-    def preview_pass(images, masks, fn):
-        with preserved_rng(), torch.no_grad():
-            model.eval()
-            try: return fn(images, masks)
-            finally: model.train()
+# %% ../nbs/10_train.ipynb #43bf0b00
+class _Window:
+    "Wall-clock seconds, CPU seconds and images since the last log row."
+    def __init__(self): self.reset()
+    def reset(self): self.start, self.cpu, self.images = time.perf_counter(), time.process_time(), 0
 
-    loader = DataLoader(dataset, batch_sampler=_Batches(order, start, total, context.rank, context.world_size),
-                        num_workers=config.data.num_workers, collate_fn=_collate, pin_memory=device.type == "cuda",
+
+def _record_step(
+    run: _Run,
+    step: int,
+    logs: dict,  # training_step's loss terms
+    window: _Window,  # reset here
+    *,
+    log: CsvLog | None,
+    board=None,  # TensorBoard writer
+    bar=None,  # tqdm progress bar
+):
+    "Write step `step`'s log row (process 0) and start a new speed window."
+    device, batch = run.context.device, run.config.train.batch_size
+    if device.type == "cuda": torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - window.start
+    values = {k: float(v) for k, v in logs.items()}
+    row = {"step": step, "epoch": run.order.state(step)["epoch"], "images": step * batch,
+           "images_per_s": round(window.images / max(seconds, 1e-9), 3),
+           "cpu_s_per_step": round((time.process_time() - window.cpu) / (window.images // batch), 4),
+           "peak_memory_mb": round(peak_memory_mb(device), 1), **values}
+    if run.context.is_main:
+        log.write(row)
+        bar.set_postfix({"d": f"{values.get('d_loss', float('nan')):.3f}", "g": f"{values['g_loss']:.3f}",
+                         "img/s": f"{row['images_per_s']:.1f}"})
+        if board is not None:
+            for k, v in values.items(): board.add_scalar(f"loss/{k}", v, step)
+            board.add_scalar("speed/images_per_s", row["images_per_s"], step)
+    window.reset()
+
+# %% ../nbs/10_train.ipynb #48db85e5
+def _preview_pass(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, fn):
+    "`fn(images, masks)` with the model in eval mode, no gradients, and every random state left as it was."
+    with preserved_rng(), torch.no_grad():
+        model.eval()
+        try: return fn(images, masks)
+        finally: model.train()
+
+
+def _write_checkpoint(run: _Run, step: int, out_dir: Path):
+    "Save `out_dir/last.pt` at `step` (process 0; every process first agrees on the buffers)."
+    context, model = run.context, run.model
+    if context.distributed: _broadcast_buffers(model)
+    if not context.is_main: return
+    save_checkpoint({
+        "format": CHECKPOINT_FORMAT, "config": config_to_dict(run.config), "step": step, "model": model.state_dict(),
+        "optimizers": {"generator": run.generator_optimizer.state_dict(),
+                       "discriminators": run.discriminator_optimizer.state_dict() if run.discriminator_optimizer else None,
+                       "grad_scalers": {k: s.state_dict() for k, s in run.scalers.items() if s is not None} or None},
+        "rng": {**rng_state(), "mask_sampler": to_plain(run.mask_sampler.state_dict()), "data_order": run.order.state(step)},
+        "vgg_weights": run.vgg_weights, "world_size": context.world_size}, out_dir / "last.pt")
+
+# %% ../nbs/10_train.ipynb #76ef872c
+def _train(
+    config: ExperimentConfig,
+    out_dir: Path,
+    *,
+    checkpoint: dict | None,  # a loaded last.pt to resume from
+    context: DistributedContext,
+    model: nn.Module | None = None,
+    dataset: Dataset | None = None,
+    mask_sampler=None,
+    validation_dataset: Dataset | None = None,
+    progress: bool = True,
+    channels_last: bool = False,
+):
+    "One training session of `config` into `out_dir` (see `train`)."
+    from tqdm.auto import tqdm
+    t, total = config.train, config.train.steps
+    # build, resume, wrap for DDP
+    run = _build_run(config, context, model=model, dataset=dataset, mask_sampler=mask_sampler, channels_last=channels_last)
+    start = run.start = _restore(run, checkpoint, out_dir)
+    parts, model = _step_parts(run), run.model
+    # fixed preview / validation batches, the run folder
+    preview, validation, metrics = _preview_batches(run, validation_dataset)
+    log, val_log, board = _open_run_folder(run, out_dir, resumed=checkpoint is not None, validation=validation)
+    optimizers = [run.generator_optimizer, run.discriminator_optimizer]
+    loader = DataLoader(run.dataset, batch_sampler=_Batches(run.order, start, total, context.rank, context.world_size),
+                        num_workers=config.data.num_workers, collate_fn=_collate, pin_memory=context.device.type == "cuda",
                         generator=seeded_generator(t.seed, 13, start))
     last_good = str(out_dir / "last.pt") if checkpoint else None
     bar = tqdm(total=total, initial=start, disable=not (progress and context.is_main), unit="step", dynamic_ncols=True,
                desc=f"{config.model.name} {config.profile}")
-    window_start, window_cpu, window_images = time.perf_counter(), time.process_time(), 0
-    stop = StopRequest().__enter__()
-    try:
-        for index, images in zip(range(start, total), loader):
-            step = index + 1
-            if t.finetune_step and step == max(start, t.finetune_step) + 1:  # the first second-phase step of this session
-                start_finetuning(model, [generator_optimizer, discriminator_optimizer], t.finetune_lr)
-            set_learning_rate([generator_optimizer, discriminator_optimizer], learning_rate(config, step))
-            images = images.to(device, non_blocking=True).float()
-            if images.shape[1:] != (3, size, size):
-                raise ValueError(f"the training set yields images of shape {tuple(images.shape[1:])}, the config wants (3, {size}, {size}); "
-                                 f"check data.image_size and the dataset's transforms")
-            if config.data.flip:
-                flips = rank_share(torch.rand(batch, generator=seeded_generator(t.seed, 17, index)) < 0.5, context.rank, context.world_size)
-                images = torch.where(flips.to(device)[:, None, None, None], images.flip(3), images)
-            masks = mask_sampler.sample(batch)
-            if tuple(masks.shape) != (batch, 1, size, size):
-                raise ValueError(f"the mask sampler returned shape {tuple(masks.shape)}, expected ({batch}, 1, {size}, {size})")
-            masks = rank_share(masks, context.rank, context.world_size).to(device, non_blocking=True).float()
-            if channels_last:
-                images, masks = images.contiguous(memory_format=torch.channels_last), masks.contiguous(memory_format=torch.channels_last)
-            try:
-                _, logs = training_step(parts, images, masks, step, last_good)
-            except torch.OutOfMemoryError as error:
-                raise _out_of_memory(error, step, config, context) from error
-            window_images += batch
-            bar.update(1)
-            if (t.log_every and step % t.log_every == 0) or step == total:
-                if device.type == "cuda": torch.cuda.synchronize(device)
-                seconds = time.perf_counter() - window_start
-                values = {k: float(v) for k, v in logs.items()}
-                row = {"step": step, "epoch": order.state(step)["epoch"], "images": step * batch,
-                       "images_per_s": round(window_images / max(seconds, 1e-9), 3),
-                       "cpu_s_per_step": round((time.process_time() - window_cpu) / (window_images // batch), 4),
-                       "peak_memory_mb": round(peak_memory_mb(device), 1), **values}
-                if context.is_main:
-                    log.write(row)
-                    bar.set_postfix({"d": f"{values.get('d_loss', float('nan')):.3f}", "g": f"{values['g_loss']:.3f}",
-                                     "img/s": f"{row['images_per_s']:.1f}"})
+    window = _Window()
+    with StopRequest() as stop:
+        try:
+            for index, images in zip(range(start, total), loader):
+                step = index + 1
+                # learning rate (and the second phase), batch, step
+                if t.finetune_step and step == max(start, t.finetune_step) + 1:  # the first second-phase step of this session
+                    start_finetuning(model, optimizers, t.finetune_lr)
+                set_learning_rate(optimizers, learning_rate(config, step))
+                images, masks = _training_batch(run, index, images)
+                try:
+                    _, logs = training_step(parts, images, masks, step, last_good)
+                except torch.OutOfMemoryError as error:
+                    raise _out_of_memory(error, step, config, context) from error
+                window.images += t.batch_size
+                bar.update(1)
+                # record: log row, sample grid, validation, checkpoint
+                if (t.log_every and step % t.log_every == 0) or step == total:
+                    _record_step(run, step, logs, window, log=log, board=board, bar=bar)
+                if context.is_main and t.sample_every and (step % t.sample_every == 0 or step == total):
+                    grid = sample_grid(*preview, _preview_pass(model, *preview, model.generator))
+                    save_png(grid, out_dir / "samples" / f"step_{step:06d}.png")
+                    if board is not None: board.add_image("samples", grid, step)
+                if val_log is not None and t.val_every and (step % t.val_every == 0 or step == total):
+                    values = _preview_pass(model, *validation, lambda i, m: _validation_metrics(metrics, model, i, m))
+                    val_log.write({"step": step, **values})
                     if board is not None:
-                        for k, v in values.items(): board.add_scalar(f"loss/{k}", v, step)
-                        board.add_scalar("speed/images_per_s", row["images_per_s"], step)
-                window_start, window_cpu, window_images = time.perf_counter(), time.process_time(), 0
-            if context.is_main and t.sample_every and (step % t.sample_every == 0 or step == total):
-                output = preview_pass(*preview, model.generator)
-                grid = sample_grid(*preview, output)
-                save_png(grid, out_dir / "samples" / f"step_{step:06d}.png")
-                if board is not None: board.add_image("samples", grid, step)
-            if val_log is not None and t.val_every and (step % t.val_every == 0 or step == total):
-                values = preview_pass(*validation, lambda i, m: _validation_metrics(metrics, model, i, m))
-                val_log.write({"step": step, **values})
-                if board is not None:
-                    for k, v in values.items(): board.add_scalar(f"val/{k}", v, step)
-            stopping = _any_rank(stop.signal_name is not None, device) if step < total else False
-            if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == total or stopping:
-                write_checkpoint(step)
-                last_good = str(out_dir / "last.pt")
-            if stopping:
-                context.barrier()
-                raise TrainingInterrupted(step, stop.signal_name or "a signal to another process", last_good)
-        if total == start and checkpoint is None: write_checkpoint(start)  # a zero-step run still leaves its initial weights
-    finally:
-        stop.__exit__()
-        bar.close()
-        if board is not None: board.close()
+                        for k, v in values.items(): board.add_scalar(f"val/{k}", v, step)
+                stopping = _any_rank(stop.signal_name is not None, context.device) if step < total else False
+                if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == total or stopping:
+                    _write_checkpoint(run, step, out_dir)
+                    last_good = str(out_dir / "last.pt")
+                if stopping:
+                    context.barrier()
+                    raise TrainingInterrupted(step, stop.signal_name or "a signal to another process", last_good)
+            if total == start and checkpoint is None: _write_checkpoint(run, start, out_dir)  # a zero-step run still leaves its initial weights
+        finally:
+            bar.close()
+            if board is not None: board.close()
     context.barrier()
 
 # %% ../nbs/10_train.ipynb #6561860d

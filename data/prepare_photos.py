@@ -41,6 +41,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
+from csa_nb.data import sha256_file  # the package's one file hash
+
 HERE = Path(__file__).resolve().parent
 REVIEWED = HERE / "photo_corpus" / "reviewed.csv"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -78,15 +80,6 @@ PACKAGES = (  # Debian 12 (bookworm), main, all
 
 # ---- fetching and unpacking --------------------------------------------------------------------------------------
 
-def sha256_of(path: Path) -> str:
-    "The sha256 of a file, in hex."
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def require_tool(name: str):
     "Stop with one line when a Debian tool is missing."
     if shutil.which(name) is None:
@@ -99,7 +92,7 @@ def find_deb(package: DebianPackage, folder: Path) -> Path | None:
     version = package.version.replace(":", "%3a")
     for path in (folder / f"{package.name}_{version}_all.deb", folder / f"{package.name}_{package.version}_all.deb"):
         if path.is_file():
-            found = sha256_of(path)
+            found = sha256_file(path)
             if found != package.sha256:
                 raise CorpusError(f"{path} has sha256 {found}, expected {package.sha256} "
                                   f"({package.name} {package.version}); delete it to download it again")
@@ -368,7 +361,7 @@ def check_corpus(root: Path, max_distance: int = 10) -> list[dict]:
         path = root / row["file"]
         if row["split"] not in SPLITS or PurePosixPath(row["file"]).parts[0] != row["split"]:
             raise CorpusError(f"{row['file']}: split {row['split']!r} does not match its folder")
-        if not path.is_file() or sha256_of(path) != row["sha256"]:
+        if not path.is_file() or sha256_file(path) != row["sha256"]:
             raise CorpusError(f"{path} is missing or differs from the manifest (sha256)")
         with Image.open(path) as image:
             if image.size != (int(row["width"]), int(row["height"])):

@@ -25,8 +25,19 @@ def test_bookkeeping_fields_do_not_change_the_key():
 def test_resume_and_run_cache_read_one_list():
     "What a resumed run may change is the run cache's bookkeeping plus a longer run and moved data (csa_nb.config)."
     from csa_nb.config import BOOKKEEPING_SETTINGS, RESUMABLE_SETTINGS
-    from csa_nb.train import RESUMABLE_CHANGES
-    assert set(RESUMABLE_CHANGES) == set(RESUMABLE_SETTINGS) == set(BOOKKEEPING_SETTINGS) | {"train.steps", "data.root"}
+    from csa_nb.train import resume_config
+    assert set(RESUMABLE_SETTINGS) == set(BOOKKEEPING_SETTINGS) | {"train.steps", "data.root"}
+    saved = experiment_config("smoke", "", "celeba")
+    for setting in RESUMABLE_SETTINGS:  # each may change on resume; a bookkeeping one leaves the run's key alone
+        section, name = setting.split(".")
+        changed = experiment_config("smoke", "", "celeba")
+        value = getattr(getattr(saved, section), name)
+        setattr(getattr(changed, section), name, "elsewhere" if value is None or isinstance(value, str) else value + 1)
+        assert getattr(getattr(resume_config(saved, changed), section), name) != value, setting
+        assert setting not in BOOKKEEPING_SETTINGS or config_key(changed) == config_key(saved), setting
+    changed = experiment_config("smoke", "", "celeba", {"train": {"seed": 1}})
+    with pytest.raises(ValueError, match="train.seed"):
+        resume_config(saved, changed)
 
 
 def test_keys_of_existing_runs_stay():

@@ -460,11 +460,13 @@ def test_shipping_checkpoint(files, tmp_path, half):
     assert np.abs(got - expected).max() <= (3 if half else 0)
 
 
-def test_shipping_checkpoint_refuses_other_models(tmp_path):
+def test_shipping_checkpoint_of_another_model(files, tmp_path):
+    "A baseline's checkpoint slims and loads like CSA's: the registry builds its generator, no model is special."
     from csa_nb.inference import shipping_checkpoint
-    path = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
-    with pytest.raises(InputError, match="only CSA checkpoints"):
-        shipping_checkpoint(path, tmp_path / "slim.pt")
+    full = smoke_checkpoint(tmp_path / "pconv.pt", middle="conv", name="pconv")
+    slim = shipping_checkpoint(full, tmp_path / "slim.pt")
+    expected = np.asarray(inpaint(files.photo, files.hole, full, device="cpu")).astype(int)
+    assert np.array_equal(np.asarray(inpaint(files.photo, files.hole, slim, device="cpu")).astype(int), expected)
 
 
 def test_shipped_checkpoint_works_out_of_the_box(files, capsys):
