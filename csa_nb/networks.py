@@ -21,10 +21,10 @@ from .config import ExperimentConfig, ModelConfig
 # %% auto #0
 __all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth',
            'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'diffusion_fill',
-           'check_image_and_mask', 'init_weights', 'instance_norm', 'RoughNet', 'RefinementEncoderLayer',
-           'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet', 'ConvMiddleLayer',
-           'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput', 'CSAGenerator',
-           'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
+           'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
+           'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
+           'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
+           'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
 
 # %% ../nbs/03_networks.ipynb #e10123b8
 def network_depth(
@@ -91,7 +91,8 @@ def harmonic_fill(
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
     with torch.autocast(image.device.type, enabled=False):
-        dtype, image, mask = image.dtype, image.float(), mask.float()
+        channels_last = not image.is_contiguous() and image.is_contiguous(memory_format=torch.channels_last)
+        dtype, image, mask = image.dtype, image.float().contiguous(), mask.float().contiguous()  # NCHW: see below
         known = 1 - mask
         levels = [(image * known, known)]
         while min(levels[-1][0].shape[-2:]) > 4 and min(levels[-1][0].shape[-2:]) % 2 == 0:
@@ -107,7 +108,8 @@ def harmonic_fill(
             fill = torch.where(hole, first, values / weights.clamp_min(1e-6))
             for _ in range(iterations):
                 fill = torch.where(hole, _neighbour_mean(fill), fill)
-        return torch.where(mask > 0.5, fill, image).to(dtype)
+        filled = torch.where(mask > 0.5, fill, image).to(dtype)
+        return filled.contiguous(memory_format=torch.channels_last) if channels_last else filled
 
 # %% ../nbs/03_networks.ipynb #7bd8770b
 def _interior_laplacian(u: torch.Tensor) -> torch.Tensor:
@@ -224,7 +226,18 @@ def init_weights(
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     "An affine InstanceNorm over `channels`, as the released code uses."
-    return nn.InstanceNorm2d(channels, affine=True)
+    return InstanceNorm2d(channels, affine=True)
+
+# %% ../nbs/03_networks.ipynb #357f0e89
+class InstanceNorm2d(nn.InstanceNorm2d):
+    "`nn.InstanceNorm2d` (same parameters and state dict) that keeps channels-last tensors channels-last."
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        if not channels_last or self.track_running_stats:
+            return super().forward(x)
+        return torch.cat([nn.functional.batch_norm(sample, None, None, self.weight, self.bias, True, 0.0, self.eps)
+                          for sample in x.split(1)])  # (1, C, H, W) each: batch statistics = this sample's statistics
 
 # %% ../nbs/03_networks.ipynb #1d1caad8
 class RoughNet(nn.Module):
@@ -632,28 +645,20 @@ def register_model(
     return register
 
 
-def _import_model_modules() -> dict[str, str]:
-    "Import the modules that register models; the ones that do not exist yet, with why."
-    missing = {}
+def _import_model_modules():
+    "Import the modules that register models (they sit above this one, so they are imported when first needed)."
     for module in MODEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:  # the module exists but one of its own imports is missing: a real error
-                raise
-            missing[module] = str(error)
-    return missing
+        importlib.import_module(module)
 
 
 def _registered_model(
     config: ExperimentConfig,  # model.name picks the registered model
 ) -> type[InpaintingModel]:
     "The class registered as `config.model.name` (importing the modules that register models)."
-    missing = _import_model_modules()
+    _import_model_modules()
     name = config.model.name
     if name not in MODELS:
-        note = f" (not importable: {', '.join(missing)})" if missing else ""
-        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS)) or 'none'}{note}; set model.name in the config")
+        raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}; set model.name in the config")
     return MODELS[name]
 
 
