@@ -100,6 +100,7 @@ class TrainConfig:
     finetune_lr: float = 5e-5  # lr of the second phase (PC's frozen-BN fine-tuning: 5e-5)
     epochs: float = 0  # > 0: the run lasts this many passes over the training set and sets `steps` (see resolve_epochs)
     lr_decay_start: float = 1.0  # fraction of the run after which the lr falls linearly to 0 at the last step; 1: constant lr
+    init_from: str = ""  # another run's last.pt whose generator weights start this run (e.g. a shared warm-up); "": from the seed
 
 
 @dataclass
@@ -166,7 +167,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "data": {"image_size": 128},
         "model": {"width": 16, "hole_fill": "blend", "residual": True, "normalize_input": True},
         "loss": {"vgg_weights": "hed"},
-        "train": {"steps": 3000, "warmup_steps": 2000, "batch_size": 4, "checkpoint_every": 250, "sample_every": 250,
+        "train": {"steps": 1000, "warmup_steps": 800, "batch_size": 4, "checkpoint_every": 250, "sample_every": 250,
                   "log_every": 25, "threads": 2},
     },
     "smoke": {

@@ -21,15 +21,20 @@ from .metrics import save_table
 from .vgg import vgg_weights_label
 
 # %% auto #0
-__all__ = ['METRICS', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING', 'TRAINING_MASKS', 'CLASSICAL_ROWS',
-           'TABLES', 'side_by_side', 'caption', 'write_table', 'paper_rows', 'experiment_config', 'dataset_description',
-           'centre_masks', 'irregular_masks', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available',
-           'missing_note', 'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError',
-           'trained_model', 'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder',
-           'folder_masks', 'evaluation_masks', 'table_figure', 'run_table']
+__all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES',
+           'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'TABLES', 'side_by_side', 'caption',
+           'write_table', 'paper_rows', 'experiment_config', 'dataset_description', 'centre_masks', 'irregular_masks',
+           'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure',
+           'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model', 'shares_warmup',
+           'warm_started', 'share_warmups', 'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles',
+           'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_figure', 'run_table']
 
 # %% ../nbs/12a_experiments.ipynb #0490e39a
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
+INTERVAL_METRICS = {"L1 %": "l1_percent", "PSNR": "psnr"}  # metrics whose rows carry a 95 % bootstrap interval over images
+CI_LABEL = "95% CI (ours)"  # the header after the metric's name
+INTERVAL_NOTE = (" *95% CI*: the 95 % bootstrap interval of our mean over the evaluation images (2000 resamples); every row is "
+                 "scored on the same images and holes, so two rows whose intervals overlap may still differ image by image.")
 
 
 def _rows(mask: str, rows: dict[str, tuple]) -> list[dict]:
@@ -79,14 +84,13 @@ def side_by_side(
     paper: pd.DataFrame | None,  # the same shape, from PAPER_TABLES (None: no published numbers)
     metrics: list[str] = METRICS,  # metric columns to show
 ) -> pd.DataFrame:
-    "One row per (method, mask) with `metric (ours)` and `metric (paper)` columns side by side; paper cells stay empty where it has no row."
+    "One row per (method, mask) with `metric (ours)`, its 95 % interval where we have one, and `metric (paper)`; paper cells stay empty where it has no row."
     keys = ["method", "mask"]
-    left = ours[keys + [m for m in metrics if m in ours]].rename(columns={m: f"{m} (ours)" for m in metrics})
-    if paper is None:
-        return left
-    right = paper[keys + metrics].rename(columns={m: f"{m} (paper)" for m in metrics})
-    table = left.merge(right, on=keys, how="left")
-    ordered = keys + [c for m in metrics for c in (f"{m} (ours)", f"{m} (paper)") if c in table]
+    intervals = [f"{m} {CI_LABEL}" for m in metrics]
+    left = ours[keys + [c for c in [*metrics, *intervals] if c in ours]].rename(columns={m: f"{m} (ours)" for m in metrics})
+    table = left if paper is None else left.merge(
+        paper[keys + metrics].rename(columns={m: f"{m} (paper)" for m in metrics}), on=keys, how="left")
+    ordered = keys + [c for m in metrics for c in (f"{m} (ours)", f"{m} {CI_LABEL}", f"{m} (paper)") if c in table]
     return table[ordered]
 
 # %% ../nbs/12a_experiments.ipynb #26c02787
@@ -132,8 +136,15 @@ def paper_rows(
         elif mask is not None:
             continue
         rows.append({"method": method, "mask": label, "L1 %": row["l1_percent_mean"], "L2 %": row["l2_percent_mean"],
-                     "SSIM": row["ssim_mean"], "PSNR": row["psnr_mean"], "images": int(row["images"])})
+                     "SSIM": row["ssim_mean"], "PSNR": row["psnr_mean"], "images": int(row["images"]),
+                     **{f"{name} {CI_LABEL}": _interval(row, column) for name, column in INTERVAL_METRICS.items()}})
     return pd.DataFrame(rows)
+
+
+def _interval(row, column: str) -> str:
+    low, high = row.get(f"{column}_low", float("nan")), row.get(f"{column}_high", float("nan"))
+    digits = 2 if column == "psnr" else 3
+    return "" if pd.isna(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 # %% ../nbs/12a_experiments.ipynb #eb451f7a
 PAPER_DATA = {  # the paper's dataset for each table, as csa_nb.config.DataConfig fields
@@ -322,6 +333,8 @@ def config_key(config: ExperimentConfig) -> str:
     for setting in BOOKKEEPING_SETTINGS:  # csa_nb.config's list, which the trainer's resume reads too
         section, name = setting.split(".")
         data[section].pop(name)
+    if data["train"]["init_from"]:  # the run it starts from, by its cache folder (NAME-KEY), wherever the cache lies
+        data["train"]["init_from"] = Path(data["train"]["init_from"]).parent.name
     changed = changed_settings(data, config_to_dict(ExperimentConfig()))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -379,6 +392,67 @@ def trained_model(
         raise NotTrainedError(f"not trained in this run: no finished `{config.profile}` run in {run_dir.name}")
     train_run(config, run_dir, resume=last.exists())
     return last
+
+
+SHAREABLE_WARMUP = ("loss.", "model.middle", "model.csa_level")  # settings a variant may change and still share the base's warm-up
+
+
+def shares_warmup(
+    config: ExperimentConfig,  # a table row
+    base: ExperimentConfig,  # the row whose warm-up is shared (the full CSA model)
+) -> bool:
+    "Whether `config` may start from `base`'s warm-up: it changes only losses, discriminators or the middle layer, and its generator has the same weights."
+    from csa_nb.networks import build_model
+    from csa_nb.train import config_changes
+    t = base.train
+    if not 0 < t.warmup_steps < t.steps or t.init_from:
+        return False
+    if any(not key.startswith(SHAREABLE_WARMUP) for key in config_changes(base, config)):
+        return False
+    shapes = [{k: v.shape for k, v in build_model(c).generator.state_dict().items()} for c in (base, config)]
+    return shapes[0] == shapes[1]
+
+
+def warm_started(
+    config: ExperimentConfig,  # the run wanted: warm-up then the full objective
+    base: ExperimentConfig,  # the run whose warm-up it shares (itself, or the table's CSA row)
+    runs_dir: Path | str,  # shared cache folder
+    train: bool = True,  # False: refuse (NotTrainedError) to train the warm-up
+) -> ExperimentConfig:
+    "`config` as a run that starts from `base`'s warm-up (trained once into the cache, NAME-warmup-KEY) and trains the rest."
+    import copy
+    warmup = copy.deepcopy(base)
+    warmup.train.steps = base.train.warmup_steps
+    checkpoint = trained_model(f"{base.model.name}-warmup", warmup, runs_dir, train=train)
+    started = copy.deepcopy(config)
+    started.train.init_from = str(checkpoint)
+    started.train.steps, started.train.warmup_steps = config.train.steps - config.train.warmup_steps, 0
+    return started
+
+
+def share_warmups(
+    configs: dict[str, ExperimentConfig],  # row label -> config
+    base_label: str | None,  # the row whose warm-up the others may share (None: no sharing)
+    runs_dir: Path | str,  # shared cache folder
+    train: bool = True,  # False: only use a warm-up already in the cache
+) -> tuple[dict[str, ExperimentConfig], str]:
+    "The rows that can share `base_label`'s warm-up rewritten to start from it, and the caption sentence that says so."
+    if base_label is None or base_label not in configs:
+        return configs, ""
+    base = configs[base_label]
+    sharing = [label for label, config in configs.items() if shares_warmup(config, base)]
+    if not sharing:  # the full model alone still starts from its warm-up: the same run in every table
+        return configs, ""
+    try:
+        shared = {label: warm_started(configs[label], base, runs_dir, train) for label in sharing}
+    except NotTrainedError:
+        return configs, ""
+    run = Path(next(iter(shared.values())).train.init_from).parent.name
+    others = [label for label in configs if label not in shared]
+    note = (f" {'Rows' if len(sharing) > 1 else 'Row'} {', '.join(sharing)} {'share' if len(sharing) > 1 else 'starts from'} one warm-up ({base.train.warmup_steps} reconstruction-only steps of the "
+            f"{base_label} generator, run {run}), then each trains its own {base.train.steps - base.train.warmup_steps} steps "
+            f"with its full objective" + (f"; {', '.join(others)} train all {base.train.steps} steps themselves." if others else "."))
+    return {**configs, **shared}, note
 
 # %% ../nbs/12a_experiments.ipynb #3ff5be59
 TRAINING_MASKS = {  # how the models of a table are trained, by its holes
@@ -569,6 +643,8 @@ def run_table(
     configs = table_configs(spec, profile, data_path, seed, overrides)
     available, missing = split_available(configs)
     reference = next(iter(configs.values()))
+    full_model = next((label for label, changes in spec.rows.items() if not changes), None)  # the row of the full CSA model
+    available, shared_note = share_warmups(available, full_model, runs_dir, train_missing)
     size, n_images = reference.data.image_size, n_images or EVALUATION_IMAGES[profile]
     print(f"{spec.name}: profile {profile}, {size} px, models {list(available)}" + (f", missing {list(missing)}" if missing else ""))
     trained, untrained = trained_inpaint_fns(available, runs_dir, train=train_missing)
@@ -580,7 +656,8 @@ def run_table(
     masks, masks_text = evaluation_masks(spec.holes, size, n_images, seed, masks_path)
     table = side_by_side(evaluate_rows(methods, images, masks, len(images)), PAPER_TABLES.get(spec.name))
     description = dataset_description(reference, spec.split)
-    text = caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + missing_note(missing)
+    text = (caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + shared_note + INTERVAL_NOTE
+            + missing_note(missing))
     write_table(table, spec.name, text, out_dir)
     if spec.figure:
         table_figure(spec, methods, images, masks, f"profile {profile}, {description}", out_dir)

@@ -22,7 +22,8 @@ from .networks import composite
 # %% auto #0
 __all__ = ['SSIM_SETTINGS', 'METRICS', 'to_unit_range', 'l1_percent', 'mean_squared_error', 'l2_percent', 'psnr', 'ssim',
            'perceptual_metrics_status', 'frechet_distance', 'ratio_bin', 'pair_images_and_masks', 'evaluate_images',
-           'summarize', 'evaluate', 'model_inpaint_fn', 'to_markdown', 'save_table']
+           'bootstrap_mean', 'paired_bootstrap', 'summarize', 'evaluate', 'model_inpaint_fn', 'to_markdown',
+           'save_table']
 
 # %% ../nbs/08_metrics.ipynb #d50ec9a8
 def to_unit_range(
@@ -348,7 +349,30 @@ def evaluate_images(
     table.attrs["fid_features"] = features if inception is not None else None
     return table
 
-# %% ../nbs/08_metrics.ipynb #e64d4089
+# %% ../nbs/08_metrics.ipynb #e4b5117b
+def bootstrap_mean(
+    values: np.ndarray,  # one number per image
+    samples: int = 2000,  # bootstrap resamples
+    seed: int = 0,  # seed of the resampling
+) -> tuple[float, float, float]:
+    "The mean of `values` and its 95 % bootstrap interval over images (nan bounds for fewer than two finite values)."
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or not np.isfinite(values).all():
+        return float(values.mean()) if len(values) else float("nan"), float("nan"), float("nan")
+    means = values[np.random.default_rng(seed).integers(0, len(values), (samples, len(values)))].mean(1)
+    return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def paired_bootstrap(
+    ours: np.ndarray,  # per-image metric of one method
+    theirs: np.ndarray,  # the same images, another method
+    samples: int = 2000,  # bootstrap resamples
+    seed: int = 0,  # seed of the resampling
+) -> tuple[float, float, float]:
+    "Mean of `ours - theirs` and its 95 % bootstrap interval over images."
+    return bootstrap_mean(np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float), samples, seed)
+
+# %% ../nbs/08_metrics.ipynb #1218a769
 def _bin_order(labels) -> list[str]:
     "Bin labels sorted by their lower bound when they look like '10-20%', else in first-seen order."
     def key(label):
@@ -363,7 +387,7 @@ def summarize(
     per_image: pd.DataFrame,  # the output of `evaluate_images`
     metrics: Sequence[str] | None = None,  # metric columns to summarise (default: all present)
 ) -> pd.DataFrame:
-    "The paper's table: overall and per hole-ratio bin, mean and std of each metric, number of images."
+    "The paper's table: overall and per hole-ratio bin, mean, std and 95 % bootstrap interval (low, high) of each metric, number of images."
     known = list(METRICS) + ["lpips"]
     metrics = [m for m in known if m in per_image.columns] if metrics is None else list(metrics)
     features = per_image.attrs.get("fid_features")
@@ -379,6 +403,7 @@ def summarize(
             row[f"{name}_mean"] = values.mean()
             spread = len(values) > 1 and np.isfinite(values).all()
             row[f"{name}_std"] = values.std(ddof=1) if spread else float("nan")
+            row[f"{name}_low"], row[f"{name}_high"] = bootstrap_mean(values.to_numpy())[1:]
         if features is not None:
             chosen = list(features["real"]) if label == "all" else [label]
             real = np.concatenate([np.stack(features["real"][b]) for b in chosen])

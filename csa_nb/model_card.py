@@ -19,13 +19,13 @@ from .data import PhotoWindows, builtin_dataset
 from .experiments import irregular_masks
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
 from .masks import bin_label, center_mask
-from .metrics import evaluate_images, model_inpaint_fn
+from .metrics import evaluate_images, model_inpaint_fn, paired_bootstrap
 from .networks import DIFFUSION_FILLS, composite, erase_hole
 from .train import load_checkpoint
 
 # %% auto #0
-__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'hole_settings', 'compare_methods', 'paired_bootstrap', 'verdicts', 'plain_colour_check',
-           'training_summary', 'render_model_card', 'evaluation_sets', 'model_card']
+__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'hole_settings', 'compare_methods', 'verdicts', 'plain_colour_check', 'training_summary',
+           'render_model_card', 'evaluation_sets', 'model_card']
 
 # %% ../nbs/12b_model_card.ipynb #c53b1f78
 HOLE_BINS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))  # the irregular bins the card reports
@@ -56,20 +56,7 @@ def compare_methods(
                 tables.append(table.assign(set=set_name, holes=hole_name, method=method))
     return pd.concat(tables, ignore_index=True)
 
-# %% ../nbs/12b_model_card.ipynb #00e24794
-def paired_bootstrap(
-    ours: np.ndarray,  # per-image metric of one method
-    theirs: np.ndarray,  # the same images, another method
-    samples: int = 2000,  # bootstrap resamples
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    "Mean of `ours - theirs` and its 95 % bootstrap interval over images."
-    difference = np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = difference[rng.integers(0, len(difference), (samples, len(difference)))].mean(1)
-    return float(difference.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
+# %% ../nbs/12b_model_card.ipynb #7998589b
 def verdicts(
     per_image: pd.DataFrame,  # the output of `compare_methods`
     ours: str,  # the method to judge

@@ -48,7 +48,7 @@ __all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKP
            'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers',
            'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
            'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
-           'check_train_config', 'train', 'load_model', 'cli_config', 'main']
+           'check_train_config', 'train', 'warm_start', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #4a7f16e9
 @dataclass
@@ -866,6 +866,22 @@ def _build_run(
                 generator_optimizer, discriminator_optimizer, discriminator_parameters, scalers,
                 describe_vgg_weights(config, model))
 
+# %% ../nbs/10_train.ipynb #e372a43c
+def warm_start(
+    model: nn.Module,  # the InpaintingModel about to train (its `generator` is overwritten)
+    path: str | Path,  # the last.pt of the run to start from
+):
+    "Load the generator weights of the checkpoint at `path` into `model.generator` (all of them, each with its shape)."
+    checkpoint = load_checkpoint(Path(path))
+    prefix = "generator."
+    weights = {k[len(prefix):]: v for k, v in checkpoint["model"].items() if k.startswith(prefix)}
+    try:
+        model.generator.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+        raise CheckpointError(f"train.init_from {path}: its generator does not fit this run's ({first}); start from a run "
+                              f"of the same generator, or clear train.init_from") from None
+
 # %% ../nbs/10_train.ipynb #ec41e20b
 def _restore(
     run: _Run,
@@ -875,6 +891,7 @@ def _restore(
     "Load `checkpoint` into `run` and seed this process; the step the session starts from."
     t, rank = run.config.train, run.context.rank
     if checkpoint is None:
+        if t.init_from: warm_start(run.model, t.init_from)
         seed_everything(_mixed_seed(t.seed, 3, rank))  # dropout etc.: per process, independent of the init
         return 0
     try:
