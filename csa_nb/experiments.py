@@ -16,20 +16,20 @@ import numpy as np
 import pandas as pd
 
 from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
-from .masks import PAPER_BINS, RATIO_BINS
+from .masks import PAPER_BINS, RATIO_BINS, centre_masks, irregular_masks
 from .metrics import save_table
 from .vgg import vgg_weights_label
 
 # %% auto #0
 __all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES',
            'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'TABLES', 'side_by_side', 'caption',
-           'write_table', 'paper_rows', 'experiment_config', 'dataset_description', 'centre_masks', 'irregular_masks',
-           'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure',
-           'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model', 'shares_warmup',
-           'warm_started', 'share_warmups', 'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles',
-           'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_figure', 'run_table']
+           'write_table', 'paper_rows', 'experiment_config', 'dataset_description', 'slug', 'trained_inpaint_fns',
+           'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure', 'changed_settings', 'config_key',
+           'find_run', 'NotTrainedError', 'trained_model', 'shares_warmup', 'warm_started', 'share_warmups',
+           'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder', 'folder_masks',
+           'evaluation_masks', 'table_figure', 'run_table']
 
-# %% ../nbs/12a_experiments.ipynb #0490e39a
+# %% ../nbs/12a_experiments.ipynb #ef2222bd
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
 INTERVAL_METRICS = {"L1 %": "l1_percent", "PSNR": "psnr"}  # metrics whose rows carry a 95 % bootstrap interval over images
 CI_LABEL = "95% CI (ours)"  # the header after the metric's name
@@ -41,7 +41,7 @@ def _rows(mask: str, rows: dict[str, tuple]) -> list[dict]:
     "Rows of one paper table given as method -> (L1, L2, SSIM, PSNR)."
     return [dict(method=m, mask=mask, **dict(zip(METRICS, v))) for m, v in rows.items()]
 
-
+# %% ../nbs/12a_experiments.ipynb #4d845010
 def _binned(methods: list[str], table: dict[str, dict[str, list[float]]]) -> list[dict]:
     "Rows of a per-bin paper table given as metric -> bin -> values per method."
     out = []
@@ -93,7 +93,7 @@ def side_by_side(
     ordered = keys + [c for m in metrics for c in (f"{m} (ours)", f"{m} {CI_LABEL}", f"{m} (paper)") if c in table]
     return table[ordered]
 
-# %% ../nbs/12a_experiments.ipynb #26c02787
+# %% ../nbs/12a_experiments.ipynb #c569857a
 def caption(
     title: str,  # what the table shows, e.g. "Table 1: centre hole"
     config: ExperimentConfig,  # the config the models were trained and evaluated with
@@ -109,7 +109,7 @@ def caption(
             f"{n_images} images, masks: {masks}, seed {config.train.seed}, {config.train.steps} training steps "
             f"(batch {config.train.batch_size}), VGG16 weights: {vgg_weights or vgg_weights_label(config.loss.vgg_weights)}.{profile_note}")
 
-
+# %% ../nbs/12a_experiments.ipynb #dc0d6ddd
 def write_table(
     table: pd.DataFrame,  # from side_by_side
     name: str,  # file stem, e.g. "table1"
@@ -119,7 +119,7 @@ def write_table(
     "Write `table` as out_dir/tables/NAME.csv and NAME.md (the caption under the Markdown table)."
     return save_table(table, Path(out_dir) / "tables" / name, caption=f"**{name}.** {caption_text}")
 
-
+# %% ../nbs/12a_experiments.ipynb #2c1bee47
 def paper_rows(
     summary: pd.DataFrame,  # the output of csa_nb.metrics.evaluate
     method: str,  # the row label, e.g. "CSA"
@@ -140,13 +140,13 @@ def paper_rows(
                      **{f"{name} {CI_LABEL}": _interval(row, column) for name, column in INTERVAL_METRICS.items()}})
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/12a_experiments.ipynb #93ebb8a4
 def _interval(row, column: str) -> str:
     low, high = row.get(f"{column}_low", float("nan")), row.get(f"{column}_high", float("nan"))
     digits = 2 if column == "psnr" else 3
     return "" if pd.isna(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
 
-# %% ../nbs/12a_experiments.ipynb #eb451f7a
+# %% ../nbs/12a_experiments.ipynb #b5efe2f0
 PAPER_DATA = {  # the paper's dataset for each table, as csa_nb.config.DataConfig fields
     "celeba": {"dataset": "celeba"},
     "places2-butte": {"dataset": "places2", "categories": ["butte"]},
@@ -179,14 +179,14 @@ def experiment_config(
         resolve_epochs(config, len(build_dataset(config.data, "train")))
     return config
 
-
+# %% ../nbs/12a_experiments.ipynb #3961d3a6
 def _plain_folder(path: Path) -> bool:
     "Is `path` a plain image folder (such as the photo corpus) rather than a paper dataset or a folder of them?"
     from csa_nb.data import detect_dataset
     own = {d["dataset"] for d in PAPER_DATA.values()}
     return path.is_dir() and not any((path / name).is_dir() for name in own) and detect_dataset(path) == "folder"
 
-
+# %% ../nbs/12a_experiments.ipynb #8ecb1631
 def dataset_description(config: ExperimentConfig, split: str = "val") -> str:
     "How captions name the evaluation data."
     from csa_nb.data import photo_corpus_counts
@@ -199,24 +199,12 @@ def dataset_description(config: ExperimentConfig, split: str = "val") -> str:
     categories = f" [{', '.join(data.categories)}]" if data.categories else ""
     return f"{data.dataset}{categories} {split} split at {data.root}"
 
-
-def centre_masks(size: int) -> dict[str, list]:
-    "The centre-hole evaluation set: one centre square for every image."
-    from csa_nb.masks import center_mask
-    return {"centre": [center_mask(size)]}
-
-
-def irregular_masks(size: int, per_bin: int, seed: int = 0, bins=PAPER_BINS) -> dict[tuple, list]:
-    "`per_bin` seeded irregular masks for each hole-ratio bin (the same for every model)."
-    from csa_nb.masks import irregular_mask
-    return {b: [irregular_mask(size, b, seed=(seed, i, k)) for k in range(per_bin)] for i, b in enumerate(bins)}
-
-# %% ../nbs/12a_experiments.ipynb #179b5bf9
+# %% ../nbs/12a_experiments.ipynb #9a4526c7
 def slug(text: str) -> str:
     "A file-name-safe version of `text`."
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
-
+# %% ../nbs/12a_experiments.ipynb #e16d9f28
 def trained_inpaint_fns(
     variants: dict[str, ExperimentConfig],  # table row label -> config of the model to train
     runs_dir: Path | str,  # shared cache of trained models
@@ -237,7 +225,7 @@ def trained_inpaint_fns(
         out[label] = (model_inpaint_fn(model), checkpoint)
     return out, missing
 
-
+# %% ../nbs/12a_experiments.ipynb #8332c987
 def evaluate_rows(
     inpaint_fns: dict[str, object],  # row label -> inpaint_fn(image, mask) -> image
     dataset,  # evaluation images
@@ -253,7 +241,7 @@ def evaluate_rows(
         rows.append(paper_rows(summary, label, "centre" if centre else None))
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/12a_experiments.ipynb #dae59f63
+# %% ../nbs/12a_experiments.ipynb #b811951b
 def split_available(
     configs: dict[str, ExperimentConfig],  # row label -> config
 ) -> tuple[dict[str, ExperimentConfig], dict[str, str]]:
@@ -268,18 +256,18 @@ def split_available(
             missing[label] = str(error).splitlines()[0]
     return available, missing
 
-
+# %% ../nbs/12a_experiments.ipynb #3dfaa7da
 def missing_note(missing: dict[str, str]) -> str:
     "A caption sentence naming the rows that could not be produced."
     if not missing:
         return ""
     return " Not produced: " + "; ".join(f"{label} ({reason})" for label, reason in missing.items()) + "."
 
-
+# %% ../nbs/12a_experiments.ipynb #7c0114af
 def _unit(image) -> "np.ndarray":
     return ((image.detach().float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy()
 
-
+# %% ../nbs/12a_experiments.ipynb #9a47e0c1
 def comparison_figure(
     inpaint_fns: dict[str, object],  # column label -> inpaint_fn(image, mask) -> image
     dataset,  # images
@@ -290,13 +278,14 @@ def comparison_figure(
     "Rows of input (hole in white), each method's composited result, and the ground truth."
     import matplotlib.pyplot as plt
     import torch
+    from csa_nb.networks import composite
     columns = ["input", *inpaint_fns, "ground truth"]
     figure, axes = plt.subplots(len(indices), len(columns), figsize=(1.9 * len(columns), 1.9 * len(indices) + 0.4), squeeze=False)
     for row, (index, mask) in enumerate(zip(indices, masks)):
         image = dataset[index].unsqueeze(0)
         hole = torch.as_tensor(mask, dtype=image.dtype).reshape(1, 1, *mask.shape[-2:])
-        shown = [image * (1 - hole) + hole]
-        shown += [fn(image * (1 - hole), hole) for fn in inpaint_fns.values()]
+        shown = [composite(image, torch.ones_like(image), hole)]  # the hole in white
+        shown += [fn(composite(image, torch.zeros_like(image), hole), hole) for fn in inpaint_fns.values()]
         shown += [image]
         for column, picture in enumerate(shown):
             axis = axes[row, column]
@@ -309,7 +298,7 @@ def comparison_figure(
     figure.tight_layout()
     return figure
 
-# %% ../nbs/12a_experiments.ipynb #f8d6430a
+# %% ../nbs/12a_experiments.ipynb #ec92a221
 BOOKKEEPING = tuple(s.split(".")[1] for s in BOOKKEEPING_SETTINGS if s.startswith("train."))  # the train fields among them
 
 
@@ -326,7 +315,7 @@ def changed_settings(values: dict, defaults: dict) -> dict:
             changed[key] = value
     return changed
 
-
+# %% ../nbs/12a_experiments.ipynb #10bf5752
 def config_key(config: ExperimentConfig) -> str:
     "A short, stable hash of the settings that decide the trained model: those that differ from the defaults, minus bookkeeping."
     data = config_to_dict(config)
@@ -338,7 +327,7 @@ def config_key(config: ExperimentConfig) -> str:
     changed = changed_settings(data, config_to_dict(ExperimentConfig()))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 
-
+# %% ../nbs/12a_experiments.ipynb #6e3d005b
 def _stored_config(run_dir: Path) -> ExperimentConfig | None:
     "The config a cached run was trained with: its config.yaml, else its checkpoint's; None if neither reads."
     from csa_nb.config import config_from_dict, load_config
@@ -351,7 +340,7 @@ def _stored_config(run_dir: Path) -> ExperimentConfig | None:
         warnings.warn(f"run cache: {run_dir.name} skipped, its config cannot be read ({str(error).splitlines()[0]})")
         return None
 
-
+# %% ../nbs/12a_experiments.ipynb #6f7ca97e
 def find_run(
     name: str,  # readable run name, e.g. "csa"
     config: ExperimentConfig,  # the config wanted
@@ -368,11 +357,11 @@ def find_run(
             return last.parent
     return None
 
-
+# %% ../nbs/12a_experiments.ipynb #5fab63c3
 class NotTrainedError(RuntimeError):
     "A table needs a model that the run cache does not hold (or holds unreadable) and that is not to be trained now."
 
-
+# %% ../nbs/12a_experiments.ipynb #3ecf959b
 def trained_model(
     name: str,  # readable run name, e.g. "csa"
     config: ExperimentConfig,  # what to train
@@ -393,7 +382,7 @@ def trained_model(
     train_run(config, run_dir, resume=last.exists())
     return last
 
-
+# %% ../nbs/12a_experiments.ipynb #201b3730
 SHAREABLE_WARMUP = ("loss.", "model.middle", "model.csa_level")  # settings a variant may change and still share the base's warm-up
 
 
@@ -412,7 +401,7 @@ def shares_warmup(
     shapes = [{k: v.shape for k, v in build_model(c).generator.state_dict().items()} for c in (base, config)]
     return shapes[0] == shapes[1]
 
-
+# %% ../nbs/12a_experiments.ipynb #fa22d551
 def warm_started(
     config: ExperimentConfig,  # the run wanted: warm-up then the full objective
     base: ExperimentConfig,  # the run whose warm-up it shares (itself, or the table's CSA row)
@@ -429,7 +418,7 @@ def warm_started(
     started.train.steps, started.train.warmup_steps = config.train.steps - config.train.warmup_steps, 0
     return started
 
-
+# %% ../nbs/12a_experiments.ipynb #aa118e69
 def share_warmups(
     configs: dict[str, ExperimentConfig],  # row label -> config
     base_label: str | None,  # the row whose warm-up the others may share (None: no sharing)
@@ -454,7 +443,7 @@ def share_warmups(
             f"with its full objective" + (f"; {', '.join(others)} train all {base.train.steps} steps themselves." if others else "."))
     return {**configs, **shared}, note
 
-# %% ../nbs/12a_experiments.ipynb #3ff5be59
+# %% ../nbs/12a_experiments.ipynb #efd0e897
 TRAINING_MASKS = {  # how the models of a table are trained, by its holes
     "centre": {"kind": "center"},
     "irregular": {"kind": "irregular", "ratio_bin": [0.1, 0.5]},
@@ -480,7 +469,7 @@ class TableSpec:
         if self.dataset not in PAPER_DATA:
             raise ValueError(f"dataset must be one of {', '.join(PAPER_DATA)}, got {self.dataset!r}")
 
-
+# %% ../nbs/12a_experiments.ipynb #70aaf409
 _CA_SH_CSA = {"CA": {"model": {"name": "ca"}}, "SH": {"model": {"name": "shift"}}, "CSA": {}}
 _PC_GC_CSA = {"PC": {"model": {"name": "pconv"}}, "GC": {"model": {"name": "gated"}}, "CSA": {}}
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
@@ -520,7 +509,7 @@ def table_configs(
     common = {"masks": TRAINING_MASKS[spec.holes], "train": {"seed": seed}}
     return {label: experiment_config(profile, data_path, spec.dataset, [common, overrides, changes]) for label, changes in spec.rows.items()}
 
-# %% ../nbs/12a_experiments.ipynb #8e982884
+# %% ../nbs/12a_experiments.ipynb #be209b9e
 def evaluation_images(
     config: ExperimentConfig,  # any row's config (the rows share their data)
     n_images: int,  # images wanted
@@ -536,7 +525,7 @@ def evaluation_images(
     chosen = np.random.default_rng(seed).choice(len(dataset), n_images, replace=False)
     return Subset(dataset, sorted(int(i) for i in chosen)), f"{n_images} of its {len(dataset)} images, drawn at random with seed {seed}"
 
-
+# %% ../nbs/12a_experiments.ipynb #51bb3a05
 class MaskFiles:
     "Mask image files read on demand as (size, size) 0/1 arrays, 1 = hole (a sequence for the evaluator)."
 
@@ -550,7 +539,7 @@ class MaskFiles:
         from csa_nb.masks import load_mask
         return load_mask(self.paths[index], self.size, invert=self.invert)
 
-
+# %% ../nbs/12a_experiments.ipynb #925bfbff
 def mask_set_folder(
     masks_path: Path | str,  # the partial-convolution mask set: its folder, or testing_mask_dataset/ itself
 ) -> Path:
@@ -560,7 +549,7 @@ def mask_set_folder(
         raise FileNotFoundError(f"mask folder not found: {root} (expected the partial-convolution mask set, see data/README.md)")
     return next((c for c in (root / "testing_mask_dataset", root / "mask" / "testing_mask_dataset") if c.is_dir()), root)
 
-
+# %% ../nbs/12a_experiments.ipynb #f041980a
 def folder_masks(
     masks_path: Path | str,  # the mask set (see mask_set_folder)
     size: int,  # side of the masks returned
@@ -582,7 +571,7 @@ def folder_masks(
         chosen[tuple(ratio_bin)] = MaskFiles([paths[i] for i in picks], size, folder.invert)
     return chosen
 
-
+# %% ../nbs/12a_experiments.ipynb #659a1f45
 def evaluation_masks(
     holes: str,  # centre | irregular
     size: int,  # image side
@@ -601,11 +590,11 @@ def evaluation_masks(
     per_bin = max(1, n_images // 4)
     return irregular_masks(size, per_bin=per_bin, seed=seed), f"seeded irregular masks, {per_bin} per ratio bin"
 
-
+# %% ../nbs/12a_experiments.ipynb #e821bc61
 def _bin_text(ratio_bin) -> str:
     return f"{round(100 * ratio_bin[0])}-{round(100 * ratio_bin[1])} %"
 
-# %% ../nbs/12a_experiments.ipynb #e91ec417
+# %% ../nbs/12a_experiments.ipynb #eff6da2e
 def table_figure(
     spec: TableSpec,  # the table (spec.figure names the file and title)
     methods: dict,  # row label -> inpaint_fn
@@ -624,7 +613,7 @@ def table_figure(
     figure.savefig(path, dpi=110)
     return path
 
-
+# %% ../nbs/12a_experiments.ipynb #82b34454
 def run_table(
     spec: TableSpec,  # the table to produce
     profile: str = "smoke",  # smoke | cpu | paper

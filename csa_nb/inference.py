@@ -49,14 +49,14 @@ def read_image(
     except UnreadableImageError as error:
         raise InputError(f"cannot read {path}: not a valid image file ({error.__cause__})") from None
 
-# %% ../nbs/11_inference.ipynb #c7ee4ded
+# %% ../nbs/11_inference.ipynb #76aeb39d
 @dataclass
 class ImageInfo:
     "What the input was, to give the result back in kind."
     grey: bool  # one channel in: `L` out
     size: tuple[int, int]  # (H, W)
 
-
+# %% ../nbs/11_inference.ipynb #0555c159
 def _check_unit_range(array: np.ndarray, what: str):
     if not np.isfinite(array).all():
         raise InputError(f"{what} holds NaN or infinite values")
@@ -65,7 +65,7 @@ def _check_unit_range(array: np.ndarray, what: str):
         raise InputError(f"{what} is a float array with values in [{low:.3g}, {high:.3g}]; float images must be in [0, 1] "
                          "(divide 8-bit values by 255)")
 
-
+# %% ../nbs/11_inference.ipynb #b0fe08b7
 def _array_to_unit(array: np.ndarray, what: str) -> np.ndarray:
     "An integer, bool or float array as float32 in [0, 1]."
     if array.dtype == np.uint8:
@@ -86,7 +86,7 @@ def _array_to_unit(array: np.ndarray, what: str) -> np.ndarray:
         return array.astype(np.float32) / 65535
     raise InputError(f"{what} has unsupported dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
 
-
+# %% ../nbs/11_inference.ipynb #cc860e92
 def image_to_array(
     image: Image.Image | np.ndarray | torch.Tensor,  # the user's image
     what: str = "image",  # its name in messages
@@ -192,7 +192,7 @@ def mask_to_array(
         hole = np.array(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST), np.float32)
     return hole
 
-# %% ../nbs/11_inference.ipynb #e5998104
+# %% ../nbs/11_inference.ipynb #06e77c6d
 DEFAULT_CHECKPOINT = Path(csa_nb.__file__).parent / "assets" / "csa_cpu.pt"
 
 _MODEL_CACHE: dict = {}
@@ -215,7 +215,7 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
                          f"{str(error).splitlines()[0]}") from None
     return generator.to(device), config
 
-
+# %% ../nbs/11_inference.ipynb #319986fc
 def load_inpainting_model(
     checkpoint: str | Path | torch.nn.Module | None = None,  # path, None for the shipped one, or a model in memory
     device: str | torch.device | None = None,  # None picks CUDA when available
@@ -265,7 +265,7 @@ def shipping_checkpoint(
     slim = dict(stored, model=weights, optimizers={}, rng={})
     return save_checkpoint(slim, out)
 
-# %% ../nbs/11_inference.ipynb #9d4e25de
+# %% ../nbs/11_inference.ipynb #fa106f83
 @dataclass
 class Layout:
     "Where the input sits in the model's S x S canvas."
@@ -273,7 +273,7 @@ class Layout:
     scaled: tuple[int, int]  # (h, w) after scaling, before padding
     canvas: int  # S
 
-
+# %% ../nbs/11_inference.ipynb #aa183d52
 def plan_layout(
     size: tuple[int, int],  # input (H, W)
     canvas: int,  # the model's image size S
@@ -283,7 +283,7 @@ def plan_layout(
     scale = canvas / max(height, width)
     return Layout(size=(height, width), scaled=(max(1, round(height * scale)), max(1, round(width * scale))), canvas=canvas)
 
-
+# %% ../nbs/11_inference.ipynb #f255280a
 def to_canvas(
     image: np.ndarray,  # (H, W, 3) float in [0, 1]
     hole: np.ndarray,  # (H, W) 0/1
@@ -303,7 +303,7 @@ def to_canvas(
     canvas_hole = F.pad(small_hole, pad, value=0.0)
     return canvas_image * 2 - 1, canvas_hole
 
-
+# %% ../nbs/11_inference.ipynb #c45cb719
 def from_canvas(
     output: torch.Tensor,  # (1, 3, S, S) network output in [-1, 1]
     layout: Layout,
@@ -315,7 +315,7 @@ def from_canvas(
         crop = F.interpolate(crop, size=layout.size, mode="bicubic", align_corners=False)
     return crop[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
-# %% ../nbs/11_inference.ipynb #247b1525
+# %% ../nbs/11_inference.ipynb #8edaaa5c
 @dataclass
 class InpaintingResult:
     "The result of `inpaint_details`."
@@ -327,7 +327,7 @@ class InpaintingResult:
     feature_mask: torch.Tensor | None = None  # (1, 1, h, w) the hole at the CSA layer's resolution
     layout: Layout | None = None  # where the input sat in the model's canvas
 
-
+# %% ../nbs/11_inference.ipynb #533a57c6
 def _inference_precision(precision: str, device: torch.device, generator: torch.nn.Module | None = None):
     "The autocast context of `precision` for one image through `generator` on `device`; bad names are an InputError."
     from csa_nb.train import inference_precision, precision_autocast
@@ -337,7 +337,7 @@ def _inference_precision(precision: str, device: torch.device, generator: torch.
     except ValueError as error:
         raise InputError(str(error)) from None
 
-
+# %% ../nbs/11_inference.ipynb #df207522
 def _to_pil(array: np.ndarray, grey: bool) -> Image.Image:
     "(H, W, 3) float in [0, 1] -> an 8-bit RGB (or L) image."
     pixels = np.clip(np.rint(array * 255), 0, 255).astype(np.uint8)
@@ -345,7 +345,7 @@ def _to_pil(array: np.ndarray, grey: bool) -> Image.Image:
         return Image.fromarray(np.clip(np.rint(array.mean(axis=2) * 255), 0, 255).astype(np.uint8), mode="L")
     return Image.fromarray(pixels, mode="RGB")
 
-
+# %% ../nbs/11_inference.ipynb #ee67d422
 def inpaint_details(
     image: Image.Image | np.ndarray | torch.Tensor | str | Path,  # the picture, any size
     mask: Image.Image | np.ndarray | torch.Tensor | str | Path,  # 1 / white = hole
@@ -387,7 +387,7 @@ def inpaint_details(
                             attention=getattr(output, "attention", None), feature_mask=getattr(output, "feature_mask", None),
                             layout=layout)
 
-
+# %% ../nbs/11_inference.ipynb #ca4894cb
 def inpaint(
     image: Image.Image | np.ndarray | torch.Tensor | str | Path,  # the picture, any size
     mask: Image.Image | np.ndarray | torch.Tensor | str | Path,  # 1 / white = hole
@@ -401,7 +401,7 @@ def inpaint(
     return inpaint_details(image, mask, checkpoint, invert_mask=invert_mask, device=device, image_size=image_size,
                            attention=False, precision=precision).image
 
-# %% ../nbs/11_inference.ipynb #9d138c80
+# %% ../nbs/11_inference.ipynb #f9caac20
 def feature_cell(
     layout: Layout,  # where the input sat in the model's canvas
     shape: tuple[int, int],  # (h, w) of the feature map
@@ -417,7 +417,7 @@ def feature_cell(
     return (min(shape[0] - 1, int(canvas_row * shape[0] / layout.canvas)),
             min(shape[1] - 1, int(canvas_column * shape[1] / layout.canvas)))
 
-
+# %% ../nbs/11_inference.ipynb #03d383b9
 def attention_map(
     result: InpaintingResult,  # from `inpaint_details`
     row: int,  # pixel of the input image
@@ -457,7 +457,7 @@ def attention_overlay(
     picture = np.asarray(result.image.convert("RGB"), np.float32) / 255
     return ((1 - alpha) * picture + alpha * colours).astype(np.float32)
 
-# %% ../nbs/11_inference.ipynb #052c7766
+# %% ../nbs/11_inference.ipynb #2ede1e8b
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 
 
@@ -482,11 +482,11 @@ def _parser() -> argparse.ArgumentParser:
                              "paper-size models on an idle machine)")
     return parser
 
-
+# %% ../nbs/11_inference.ipynb #f747b538
 def _emit(message: str):
     print(f"csa-inpaint: {message}", file=sys.stderr)
 
-
+# %% ../nbs/11_inference.ipynb #f1b28909
 def _check_writable(folder: Path, what: Path):
     "Create `folder` and write a probe file in it, so an unwritable output fails before any inference."
     try:
@@ -499,7 +499,7 @@ def _check_writable(folder: Path, what: Path):
     except OSError as error:
         raise InputError(f"cannot write {what}: {folder} is not writable ({error.strerror or error})") from None
 
-
+# %% ../nbs/11_inference.ipynb #3bbcc91c
 def _hole_of(mask, image, invert: bool) -> np.ndarray:
     "The (H, W) hole of `mask` for `image`; an `InputError` when it has no hole pixel."
     size = (image.height, image.width) if isinstance(image, Image.Image) else tuple(np.asarray(image).shape[:2])
@@ -514,7 +514,7 @@ def _hole_of(mask, image, invert: bool) -> np.ndarray:
         raise InputError(f"the mask has no hole{hint}: it is all black (white = hole), so there is nothing to inpaint")
     return hole
 
-
+# %% ../nbs/11_inference.ipynb #a062acb6
 def _run_one(image_path, mask_path, out_path, args) -> list[str]:
     "Inpaint one file into `out_path`; return the warnings raised."
     with warnings.catch_warnings(record=True) as caught:
@@ -529,7 +529,7 @@ def _run_one(image_path, mask_path, out_path, args) -> list[str]:
         raise InputError(f"cannot write {out_path}: {error}") from None
     return [str(w.message) for w in caught]
 
-
+# %% ../nbs/11_inference.ipynb #9436ae06
 def _single(args) -> int:
     image_path, mask_path, out = Path(args.image), Path(args.mask), Path(args.output)
     if mask_path.is_dir():
@@ -542,7 +542,7 @@ def _single(args) -> int:
         _emit(f"warning: {message}")
     return 0
 
-
+# %% ../nbs/11_inference.ipynb #e5162051
 def _batch(args) -> int:
     image_folder, mask, out = Path(args.image), Path(args.mask), Path(args.output)
     images = sorted(p for p in image_folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -587,7 +587,7 @@ def _batch(args) -> int:
         _emit(f"  skipped {name}: {reason}")
     return 1 if skipped else 0
 
-
+# %% ../nbs/11_inference.ipynb #b5d753fa
 def main(
     argv: list[str] | None = None,  # command-line arguments (default: sys.argv[1:])
 ) -> int:

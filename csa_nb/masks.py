@@ -23,9 +23,9 @@ from .data import SIXTEEN_BIT_MODES, read_image_file
 
 # %% auto #0
 __all__ = ['RATIO_BINS', 'PAPER_BINS', 'MASK_SUFFIXES', 'MASK_SET_FORMAT', 'SAMPLER_KINDS', 'MIXABLE_KINDS', 'center_mask',
-           'hole_ratio', 'ratio_bin_of', 'bin_label', 'bin_name', 'irregular_mask', 'freeform_mask', 'check_mask',
-           'load_mask', 'MaskFolder', 'bin_masks', 'write_mask_set', 'load_mask_set', 'masks_cli', 'MaskSampler',
-           'feature_hole_mask', 'mask_grid_figure']
+           'hole_ratio', 'ratio_bin_of', 'bin_label', 'bin_name', 'irregular_mask', 'freeform_mask', 'centre_masks',
+           'irregular_masks', 'check_mask', 'load_mask', 'MaskFolder', 'bin_masks', 'write_mask_set', 'load_mask_set',
+           'masks_cli', 'MaskSampler', 'feature_hole_mask', 'mask_grid_figure']
 
 # %% ../nbs/01_masks.ipynb #39d96419
 def center_mask(
@@ -236,6 +236,21 @@ def freeform_mask(
     if rng.random() < 0.5:
         canvas = canvas[::-1, :]
     return np.ascontiguousarray(canvas, dtype=np.float32)
+
+# %% ../nbs/01_masks.ipynb #2f1bc72c
+def centre_masks(size: int) -> dict[str, list]:
+    "The centre-hole evaluation set: one centre square for every image."
+    return {"centre": [center_mask(size)]}
+
+
+def irregular_masks(
+    size: int,  # side of the square masks
+    per_bin: int,  # masks drawn per bin
+    seed: int = 0,  # same seed, same masks
+    bins=PAPER_BINS,  # the hole-ratio bins wanted
+) -> dict[tuple, list]:
+    "`per_bin` seeded irregular masks for each hole-ratio bin (the same for every model)."
+    return {b: [irregular_mask(size, b, seed=(seed, i, k)) for k in range(per_bin)] for i, b in enumerate(bins)}
 
 # %% ../nbs/01_masks.ipynb #7cee60af
 def _to_array(mask, name: str) -> np.ndarray:

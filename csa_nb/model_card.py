@@ -16,9 +16,8 @@ import torch
 from .baselines.classical import classical_inpaint_fn
 from .config import config_from_dict
 from .data import PhotoWindows, builtin_dataset
-from .experiments import irregular_masks
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
-from .masks import bin_label, center_mask
+from .masks import bin_label, center_mask, irregular_masks
 from .metrics import evaluate_images, model_inpaint_fn, paired_bootstrap
 from .networks import DIFFUSION_FILLS, composite, erase_hole
 from .train import load_checkpoint

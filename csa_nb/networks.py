@@ -20,8 +20,8 @@ from .config import ExperimentConfig, ModelConfig
 
 # %% auto #0
 __all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth',
-           'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'diffusion_fill',
-           'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
+           'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'blend_fills',
+           'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
            'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
            'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
            'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
@@ -174,6 +174,15 @@ def biharmonic_fill(
     return _coarse_to_fine(image, mask, relax)
 
 # %% ../nbs/03_networks.ipynb #fc48c543
+def blend_fills(
+    harmonic: torch.Tensor,  # harmonic_fill's image
+    biharmonic: torch.Tensor,  # biharmonic_fill's image
+    weight: float | torch.Tensor,  # w: the harmonic fill's weight, a number or a (B, 1, H, W) map
+) -> torch.Tensor:
+    "The blend `weight * harmonic + (1 - weight) * biharmonic` (the weight a number or a per-pixel map)."
+    return weight * harmonic + (1 - weight) * biharmonic
+
+
 def diffusion_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -186,7 +195,7 @@ def diffusion_fill(
     if kind == "biharmonic":
         return biharmonic_fill(image, mask)
     if kind == "blend":
-        return harmonic_weight * harmonic_fill(image, mask) + (1 - harmonic_weight) * biharmonic_fill(image, mask)
+        return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask), harmonic_weight)
     raise ValueError(f"unknown diffusion fill '{kind}'; choose one of {', '.join(DIFFUSION_FILLS)}")
 
 # %% ../nbs/03_networks.ipynb #281fe3f6
@@ -537,7 +546,7 @@ class CSAGenerator(nn.Module):
         if not self.learned_blend:
             return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight), None, None
         harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask)
-        return cfg.harmonic_weight * harmonic + (1 - cfg.harmonic_weight) * biharmonic, harmonic, biharmonic
+        return blend_fills(harmonic, biharmonic, cfg.harmonic_weight), harmonic, biharmonic
 
     def _output(self, base: torch.Tensor, network_output: torch.Tensor, mean, scale) -> torch.Tensor:
         "A network's image: its raw output, or with `model.residual` the correction added to `base`; undone `known_statistics`."
@@ -561,7 +570,7 @@ class CSAGenerator(nn.Module):
         if self.learned_blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
             w0 = self.model_cfg.harmonic_weight
             weight = torch.sigmoid(math.log(w0 / (1 - w0)) + 4 * rough_out[:, 3:4].float())
-            base = biharmonic + weight * (harmonic - biharmonic)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
+            base = blend_fills(harmonic, biharmonic, weight)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
         rough = self._output(base, rough_out[:, :3], mean, scale)
         feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
         coarse = composite(erased, rough, mask)

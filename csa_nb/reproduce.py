@@ -29,7 +29,7 @@ __all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments',
            'write_index', 'committed_files', 'check_overwrite', 'smoke_banner', 'label_smoke_figures', 'reproduce',
            'parse_parameters', 'main']
 
-# %% ../nbs/12_reproduce.ipynb #a051d040
+# %% ../nbs/12_reproduce.ipynb #aab7b676
 PACKAGE_ROOT = Path(csa_nb.__file__).resolve().parent
 EXPERIMENTS_DIR = PACKAGE_ROOT.parent / "nbs" / "experiments"  # in a source checkout (pip install -e)
 
@@ -42,7 +42,7 @@ def find_experiments(directory: Path | str = EXPERIMENTS_DIR) -> dict[str, Path]
                                 "(pip install -e .) or pass --notebooks DIR")
     return {p.stem: p for p in sorted(directory.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
 
-
+# %% ../nbs/12_reproduce.ipynb #81bb1c5b
 def select_experiments(experiments: dict[str, Path], only: str | None) -> dict[str, Path]:
     "The experiments named in the comma-separated `only` (exact name or prefix before `_`), or all of them."
     if not only:
@@ -73,7 +73,7 @@ class LocalKernelManager(AsyncKernelManager):
         if not restart and getattr(self, "socket_folder", None):
             shutil.rmtree(self.socket_folder, ignore_errors=True)
 
-# %% ../nbs/12_reproduce.ipynb #efde2251
+# %% ../nbs/12_reproduce.ipynb #97712c17
 @dataclass
 class ExperimentResult:
     "How one experiment notebook ran."
@@ -83,7 +83,7 @@ class ExperimentResult:
     output: Path
     error: str = ""  # one line: the failing cell and its exception
 
-
+# %% ../nbs/12_reproduce.ipynb #936ebf3e
 def declared_parameters(
     notebook: Path,  # an experiment notebook
 ) -> set[str]:
@@ -101,7 +101,7 @@ def declared_parameters(
             return {t.id for t in targets if isinstance(t, ast.Name)}
     return set()
 
-
+# %% ../nbs/12_reproduce.ipynb #08b91fed
 def run_experiment(
     notebook: Path,  # the experiment notebook
     out_dir: Path,  # reports folder (tables/, figures/, notebooks/ go inside)
@@ -131,7 +131,7 @@ def run_experiment(
         message = f"{type(error).__name__}: {error}".splitlines()[0]
     return ExperimentResult(notebook.stem, False, time.time() - start, output, message)
 
-# %% ../nbs/12_reproduce.ipynb #df36c42c
+# %% ../nbs/12_reproduce.ipynb #510d7096
 DIFFERENCES = """\
 ## What differs from the paper, and why
 
@@ -168,7 +168,7 @@ def differences_section() -> str:
     "The index's section on what differs from the paper: the table of settings by profile, then the notes."
     return DIFFERENCES.format(table=differences_table())
 
-
+# %% ../nbs/12_reproduce.ipynb #849b014d
 def notebook_profiles(
     out_dir: Path | str,  # a reports folder
 ) -> dict[str, str]:
@@ -184,7 +184,7 @@ def notebook_profiles(
             profiles[path.stem] = parameters["profile"]
     return profiles
 
-
+# %% ../nbs/12_reproduce.ipynb #95219db6
 def write_index(
     out_dir: Path | str,  # the reports folder
     results: list[ExperimentResult],  # what this run did
@@ -222,7 +222,7 @@ def write_index(
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
-# %% ../nbs/12_reproduce.ipynb #cf868280
+# %% ../nbs/12_reproduce.ipynb #2b2f487c
 def committed_files(
     out: Path | str,  # an output folder
 ) -> list[Path]:
@@ -241,7 +241,7 @@ def committed_files(
     root = Path(top.stdout.strip())
     return [root / name for name in listed.stdout.split("\0") if name]
 
-
+# %% ../nbs/12_reproduce.ipynb #61f25ffb
 def check_overwrite(
     out: Path | str,  # the output folder of a run
     overwrite: bool = False,  # True: replacing committed files is what is wanted
@@ -253,7 +253,7 @@ def check_overwrite(
         raise FileExistsError(f"{out} holds {len(committed)} files committed to git (e.g. {example}); this run would write over "
                               f"them. Choose another --out (e.g. --out reports/smoke), or pass --overwrite to regenerate them")
 
-# %% ../nbs/12_reproduce.ipynb #76360853
+# %% ../nbs/12_reproduce.ipynb #eae31ad6
 def smoke_banner(
     name: str,  # the figure's file name
 ) -> str:
@@ -265,7 +265,7 @@ def smoke_banner(
     return (f"smoke profile: models trained {config.train.steps} steps at {config.data.image_size} px, a check that the "
             f"pipeline runs, not a result; {pointer}")
 
-
+# %% ../nbs/12_reproduce.ipynb #66ed6963
 def label_smoke_figures(
     out_dir: Path | str,  # the reports folder of a smoke run
     since: float,  # only figures written after this time (time.time()) are labelled
@@ -298,7 +298,7 @@ def label_smoke_figures(
         labelled.append(path)
     return labelled
 
-# %% ../nbs/12_reproduce.ipynb #12dfe2ac
+# %% ../nbs/12_reproduce.ipynb #9628cb2b
 def reproduce(
     profile: str = "smoke",  # smoke | cpu | paper
     out: Path | str = "reports",  # reports folder
@@ -346,7 +346,7 @@ def reproduce(
     write_index(out, results, profile)
     return results
 
-
+# %% ../nbs/12_reproduce.ipynb #663014c1
 def parse_parameters(items: list[str]) -> dict:
     "NAME=VALUE strings as a dict, each value read as YAML (false -> False, 3 -> 3, text stays text), as `--set` reads them."
     parameters = {}
@@ -357,7 +357,7 @@ def parse_parameters(items: list[str]) -> dict:
         parameters[name] = value
     return parameters
 
-
+# %% ../nbs/12_reproduce.ipynb #e2633d3c
 def main(argv: list[str] | None = None) -> int:
     "Command line: csa-reproduce --profile smoke|cpu|paper [--only NAMES] [--data PATH] [--masks DIR] [--set K=V] --out DIR."
     parser = argparse.ArgumentParser(prog="csa-reproduce", description="Regenerate the paper's tables and figures with papermill.")

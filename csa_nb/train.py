@@ -37,6 +37,7 @@ from .config import (RESUMABLE_SETTINGS, ExperimentConfig, config_from_dict, con
                            resolve_epochs, save_config)
 from .data import sha256_file
 from .losses import warmup_objective
+from .networks import composite
 from .vgg import HED_DESCRIPTION
 
 # %% auto #0
@@ -50,7 +51,7 @@ __all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKP
            'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
            'check_train_config', 'train', 'warm_start', 'load_model', 'cli_config', 'main']
 
-# %% ../nbs/10_train.ipynb #4a7f16e9
+# %% ../nbs/10_train.ipynb #f7b0b364
 @dataclass
 class DistributedContext:
     "Where this process trains: its rank among `world_size` processes and its device."
@@ -75,7 +76,7 @@ class DistributedContext:
         if self.owns_group and dist.is_initialized(): dist.destroy_process_group()
         self.owns_group = False
 
-
+# %% ../nbs/10_train.ipynb #d60f46a4
 def resolve_device(
     name: str | torch.device | None = "auto",  # auto (or None) | cpu | cuda | cuda:N
     local_rank: int = 0,  # GPU of this process when `name` is auto or cuda
@@ -97,7 +98,7 @@ def resolve_device(
     if name != "cpu": raise ValueError(f"unknown {setting} '{name}'; use auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
-
+# %% ../nbs/10_train.ipynb #079f2ef4
 def distributed_context(
     device: str = "auto",  # train.device
 ) -> DistributedContext:
@@ -115,7 +116,7 @@ def distributed_context(
         owns = True
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, local_world_size, target, owns)
 
-# %% ../nbs/10_train.ipynb #b82d0804
+# %% ../nbs/10_train.ipynb #fee2d747
 def cpu_supports_bf16() -> bool:
     "Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), so bf16 autocast is faster than fp32."
     try:
@@ -124,7 +125,7 @@ def cpu_supports_bf16() -> bool:
         return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
-
+# %% ../nbs/10_train.ipynb #ecc9ac4d
 @dataclass
 class Precision:
     "What `train.precision` resolved to on one device."
@@ -133,7 +134,7 @@ class Precision:
     grad_scaler: bool  # fp16 needs loss scaling
     channels_last: bool  # bf16 on a CPU: channels-last tensors for oneDNN
 
-
+# %% ../nbs/10_train.ipynb #d3846916
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -154,7 +155,7 @@ def resolve_precision(
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return Precision(precision, dtype, grad_scaler=precision == "fp16", channels_last=precision == "bf16" and not cuda)
 
-# %% ../nbs/10_train.ipynb #626bf1ce
+# %% ../nbs/10_train.ipynb #d6476623
 INFERENCE_BF16_MIN_WORK = 20e6  # images per call x generator parameters from which `auto` takes bf16 on a CPU
 
 
@@ -175,7 +176,7 @@ def inference_precision(
         precision = "fp32"
     return dataclasses.replace(resolve_precision(precision, device, bf16_cpu), grad_scaler=False, channels_last=False)
 
-
+# %% ../nbs/10_train.ipynb #e42a4d2c
 def precision_autocast(
     precision: Precision,  # from `resolve_precision` or `inference_precision`
     device: torch.device | str,
@@ -185,13 +186,13 @@ def precision_autocast(
         return nullcontext()
     return torch.autocast(torch.device(device).type, dtype=precision.autocast_dtype)
 
-# %% ../nbs/10_train.ipynb #a640ede9
+# %% ../nbs/10_train.ipynb #7f119351
 def seeded_generator(*key: int) -> torch.Generator:
     "A CPU torch generator seeded from the integers `key` (mixed by NumPy's SeedSequence)."
     seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0])
     return torch.Generator().manual_seed(seed)
 
-
+# %% ../nbs/10_train.ipynb #d3f0b3d6
 class DataOrder:
     "The seeded, resumable order in which a run visits `num_items` images, `batch_size` per step."
     def __init__(self,
@@ -220,7 +221,7 @@ class DataOrder:
         return {"seed": self.seed, "num_items": self.num_items, "batch_size": self.batch_size,
                 "epoch": position // self.num_items, "position": position % self.num_items}
 
-
+# %% ../nbs/10_train.ipynb #16bc3b75
 def rank_share(
     batch: list | torch.Tensor,  # the global batch (indices or a tensor whose first axis is the batch)
     rank: int,  # this process
@@ -234,7 +235,7 @@ def rank_share(
     share = size // world_size
     return batch[rank * share:(rank + 1) * share]
 
-# %% ../nbs/10_train.ipynb #c240c4e9
+# %% ../nbs/10_train.ipynb #7c5b1237
 def to_plain(obj: Any) -> Any:
     "`obj` with NumPy arrays and scalars turned into tensors and numbers, so `weights_only` loading accepts it."
     if isinstance(obj, np.ndarray): return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj)), "dtype": str(obj.dtype)}
@@ -244,7 +245,7 @@ def to_plain(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)): return obj
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint; state dicts must hold tensors, arrays, numbers, strings, lists and dicts")
 
-
+# %% ../nbs/10_train.ipynb #45d0ef16
 def from_plain(obj: Any) -> Any:
     "Undo `to_plain`."
     if isinstance(obj, dict):
@@ -253,7 +254,7 @@ def from_plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)): return type(obj)(from_plain(v) for v in obj)
     return obj
 
-
+# %% ../nbs/10_train.ipynb #19a86b4a
 def rng_state() -> dict:
     "The global Python, NumPy, torch and CUDA RNG states, as plain data."
     version, python_state, gauss = random.getstate()
@@ -262,7 +263,7 @@ def rng_state() -> dict:
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None}
 
-
+# %% ../nbs/10_train.ipynb #aae9c839
 def set_rng_state(state: dict):
     "Restore the global RNG states saved by `rng_state`."
     python = state["python"]
@@ -271,7 +272,7 @@ def set_rng_state(state: dict):
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
 
-
+# %% ../nbs/10_train.ipynb #751e5654
 @contextmanager
 def preserved_rng():
     "Run a block (sample grids, validation) without moving any global RNG."
@@ -279,7 +280,7 @@ def preserved_rng():
     try: yield
     finally: set_rng_state(saved)
 
-# %% ../nbs/10_train.ipynb #796befda
+# %% ../nbs/10_train.ipynb #46f52c84
 CHECKPOINT_FORMAT = "csa-nb-checkpoint/1"
 CHECKPOINT_KEYS = ("format", "config", "step", "model", "optimizers", "rng", "vgg_weights")
 
@@ -287,7 +288,7 @@ CHECKPOINT_KEYS = ("format", "config", "step", "model", "optimizers", "rng", "vg
 class CheckpointError(ValueError):
     "A file that is not a readable csa-nb checkpoint."
 
-
+# %% ../nbs/10_train.ipynb #1a1a8e04
 def save_checkpoint(
     checkpoint: dict,  # the checkpoint dict (keys in CHECKPOINT_KEYS)
     path,  # destination file, replaced atomically
@@ -312,7 +313,7 @@ def save_checkpoint(
     finally: os.close(directory)
     return path
 
-
+# %% ../nbs/10_train.ipynb #0ec54b61
 def load_checkpoint(
     path,  # a file written by `save_checkpoint`
 ) -> dict:
@@ -335,7 +336,7 @@ def load_checkpoint(
     if missing: raise CheckpointError(f"{path} lacks the checkpoint keys {', '.join(missing)}")
     return checkpoint
 
-# %% ../nbs/10_train.ipynb #3e8d181f
+# %% ../nbs/10_train.ipynb #7b573be7
 class TrainingDiverged(FloatingPointError):
     "A loss became NaN or infinite."
     def __init__(self, step: int, term: str, value: float, checkpoint: str | None):
@@ -344,18 +345,18 @@ class TrainingDiverged(FloatingPointError):
         super().__init__(f"training stopped at step {step}: loss term '{term}' is {value}; {kept}. "
                          f"Lower train.lr, try train.precision='fp32', or check the data for broken images.")
 
-
+# %% ../nbs/10_train.ipynb #32aa5752
 class TrainingOutOfMemory(RuntimeError):
     "The device ran out of memory."
 
-
+# %% ../nbs/10_train.ipynb #5e697b84
 class TrainingInterrupted(RuntimeError):
     "SIGTERM or SIGINT (Ctrl-C, a notebook's stop button) asked the run to stop; it checkpointed first."
     def __init__(self, step: int, signal_name: str, checkpoint: str | None):
         self.step, self.signal_name, self.checkpoint = step, signal_name, checkpoint
         super().__init__(f"stopped by {signal_name} after step {step}; checkpoint {checkpoint}; continue with resume=True (--resume)")
 
-
+# %% ../nbs/10_train.ipynb #63c8e1ee
 class StopRequest:
     "Turns SIGTERM / SIGINT into a request the loop honours between steps (installed only in the main thread)."
     def __init__(self):
@@ -374,7 +375,7 @@ class StopRequest:
     def __exit__(self, *exc):
         for number, handler in self._previous.items(): signal.signal(number, handler)
 
-
+# %% ../nbs/10_train.ipynb #6527ef17
 def first_nonfinite(
     loss: torch.Tensor,  # the total loss of a phase
     logs: dict,  # its terms
@@ -387,7 +388,7 @@ def first_nonfinite(
         if not bool(torch.isfinite(value).all()): return f"{phase}/{name}", float(value.flatten()[0])
     return f"{phase} loss", float(loss.detach().float().flatten()[0])
 
-# %% ../nbs/10_train.ipynb #76aa4799
+# %% ../nbs/10_train.ipynb #9ed2e9ad
 def detach_output(output):
     "A copy of a generator output with every tensor detached."
     if isinstance(output, torch.Tensor): return output.detach()
@@ -398,14 +399,14 @@ def detach_output(output):
     if isinstance(output, dict): return {k: detach_output(v) for k, v in output.items()}
     return output
 
-
+# %% ../nbs/10_train.ipynb #51c686f1
 class ForwardingDDP(DistributedDataParallel):
     "DistributedDataParallel that also answers the wrapped module's attributes (e.g. a discriminator's `input_layer`)."
     def __getattr__(self, name):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.module, name)
 
-
+# %% ../nbs/10_train.ipynb #25ce3f53
 @contextmanager
 def _discriminators_replaced(model: nn.Module, replacement: nn.ModuleDict | None):
     "Let the model's loss methods call `replacement` (the DDP-wrapped discriminators) for the duration of the block."
@@ -417,7 +418,7 @@ def _discriminators_replaced(model: nn.Module, replacement: nn.ModuleDict | None
     try: yield
     finally: model.discriminators = original
 
-
+# %% ../nbs/10_train.ipynb #46a08579
 @dataclass
 class StepParts:
     "What one training step needs besides the batch."
@@ -432,7 +433,7 @@ class StepParts:
     autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast (`Precision.autocast_dtype`)
     warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `csa_nb.losses.warmup_objective` alone
 
-
+# %% ../nbs/10_train.ipynb #96264b29
 def _backward_step(loss, optimizer, scaler):
     if scaler is None:
         loss.backward()
@@ -442,7 +443,7 @@ def _backward_step(loss, optimizer, scaler):
         scaler.step(optimizer)
         scaler.update()
 
-
+# %% ../nbs/10_train.ipynb #d8bdff90
 def _any_rank(flag: bool, device) -> bool:
     "True when `flag` is true on any process."
     if not (dist.is_available() and dist.is_initialized()): return flag
@@ -450,7 +451,7 @@ def _any_rank(flag: bool, device) -> bool:
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
 
-
+# %% ../nbs/10_train.ipynb #4714a3ee
 def training_step(
     parts: StepParts,  # model, wrappers, optimisers
     image: torch.Tensor,  # (b, 3, H, W) ground truth in [-1, 1]
@@ -488,7 +489,7 @@ def training_step(
     logs.update({f"g_{k}": v for k, v in g_logs.items()})
     return output, logs
 
-
+# %% ../nbs/10_train.ipynb #ce2c2c56
 def make_optimizers(
     model: nn.Module,  # an InpaintingModel
     config: ExperimentConfig,  # lr and betas from config.train
@@ -506,7 +507,7 @@ def make_optimizers(
     if stray: warnings.warn(f"trainable parameters outside the generator and discriminators are not optimised: {', '.join(stray[:5])}")
     return generator_optimizer, discriminator_optimizer, discriminator_parameters
 
-
+# %% ../nbs/10_train.ipynb #b9425861
 def start_finetuning(
     model: nn.Module,  # the model being trained; its `start_finetuning()` runs if it has one
     optimizers: list,  # torch optimisers (None entries are skipped)
@@ -520,7 +521,7 @@ def start_finetuning(
     if hasattr(model, "start_finetuning"):
         model.start_finetuning()
 
-# %% ../nbs/10_train.ipynb #54e50417
+# %% ../nbs/10_train.ipynb #66e96785
 def learning_rate(
     config: ExperimentConfig,  # train.lr, train.steps, train.lr_decay_start, train.finetune_step / finetune_lr
     step: int,  # the training step about to run, 1-based
@@ -534,7 +535,7 @@ def learning_rate(
         return t.lr
     return t.lr * max(0.0, (t.steps - step) / (t.steps - decay_start))
 
-
+# %% ../nbs/10_train.ipynb #8800b446
 def set_learning_rate(
     optimizers: list,  # torch optimisers (None entries are skipped)
     lr: float,  # the new learning rate of every parameter group
@@ -545,7 +546,7 @@ def set_learning_rate(
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-# %% ../nbs/10_train.ipynb #c21a8e75
+# %% ../nbs/10_train.ipynb #cbf9db54
 class CsvLog:
     "Append-only CSV of per-step numbers that can be cut back to a step on resume."
     def __init__(self,
@@ -582,7 +583,7 @@ class CsvLog:
             csv.DictWriter(file, self.fields).writerow(row)
             file.flush()
 
-
+# %% ../nbs/10_train.ipynb #5fe1d0ad
 def sample_grid(
     image: torch.Tensor,  # (B, 3, H, W) ground truth in [-1, 1]
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -591,14 +592,14 @@ def sample_grid(
     "A (3, B*H, 4*W) picture in [0, 1]: columns input, rough, refined (composited), ground truth (no rough for one-stage models)."
     image, mask = image.detach().float().cpu(), mask.detach().float().cpu()
     refined = output.refined.detach().float().cpu()
-    composited = image * (1 - mask) + refined * mask
-    shown_input = image * (1 - mask) + mask  # the hole in white
+    composited = composite(image, refined, mask)
+    shown_input = composite(image, torch.ones_like(image), mask)  # the hole in white
     rough = [] if getattr(output, "rough", None) is None else [output.rough.detach().float().cpu()]
     columns = [shown_input, *rough, composited, image]
     rows = torch.cat(columns, dim=3)  # (B, 3, H, 4W)
     return ((torch.cat(list(rows), dim=1) + 1) / 2).clamp(0, 1)
 
-
+# %% ../nbs/10_train.ipynb #9e33795e
 def save_png(picture: torch.Tensor, path) -> Path:
     "Write a (3, H, W) picture in [0, 1] as PNG."
     from PIL import Image
@@ -608,7 +609,7 @@ def save_png(picture: torch.Tensor, path) -> Path:
     Image.fromarray(array).save(path)
     return path
 
-# %% ../nbs/10_train.ipynb #784bb273
+# %% ../nbs/10_train.ipynb #a435a054
 def build_parts(config: ExperimentConfig, model=None, dataset=None, mask_sampler=None):
     "The model, training set and mask sampler of `config`, unless given."
     if model is None:
@@ -622,7 +623,7 @@ def build_parts(config: ExperimentConfig, model=None, dataset=None, mask_sampler
         mask_sampler = MaskSampler(config.masks, config.data.image_size, seed=config.train.seed)
     return model, dataset, mask_sampler
 
-
+# %% ../nbs/10_train.ipynb #f1944485
 def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = None) -> str:
     "Which VGG16 weights the run's losses use, in words (stored in every checkpoint)."
     if model is not None:
@@ -642,7 +643,7 @@ def describe_vgg_weights(config: ExperimentConfig, model: nn.Module | None = Non
         return f"file {path} (sha256 {digest})"
     return f"{spec}"
 
-
+# %% ../nbs/10_train.ipynb #759deb96
 def _load_item(item):
     "The image tensor of a dataset item (a tensor, or a tuple/list/dict whose image comes first / under 'image')."
     if isinstance(item, torch.Tensor): return item
@@ -650,7 +651,7 @@ def _load_item(item):
     if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor): return item[0]
     raise TypeError(f"the training set must yield (3, H, W) image tensors, got {type(item).__name__}")
 
-
+# %% ../nbs/10_train.ipynb #02e9f1a1
 class _Batches:
     "This process's share of the index batches for steps start..stop-1 (a DataLoader batch sampler)."
     def __init__(self, order: DataOrder, start: int, stop: int, rank: int, world_size: int):
@@ -661,10 +662,10 @@ class _Batches:
         for step in range(self.start, self.stop):
             yield rank_share(self.order.batch(step), self.rank, self.world_size)
 
-
+# %% ../nbs/10_train.ipynb #ef016ca2
 def _collate(items): return torch.stack([_load_item(item) for item in items])
 
-# %% ../nbs/10_train.ipynb #115a55e5
+# %% ../nbs/10_train.ipynb #9bf118dc
 def _flatten(data: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in data.items():
@@ -672,13 +673,13 @@ def _flatten(data: dict, prefix: str = "") -> dict:
         else: out[f"{prefix}{key}"] = value
     return out
 
-
+# %% ../nbs/10_train.ipynb #7d9ddae4
 def config_changes(old: ExperimentConfig, new: ExperimentConfig) -> dict:
     "The settings that differ between two configs, as {'section.key': (old, new)}."
     a, b = _flatten(config_to_dict(old)), _flatten(config_to_dict(new))
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
-
+# %% ../nbs/10_train.ipynb #3418ef83
 def resume_config(saved: ExperimentConfig, requested: ExperimentConfig | None) -> ExperimentConfig:
     "The config a resumed run continues with: `saved`, with the bookkeeping of `requested`; refuses other changes."
     if requested is None: return saved
@@ -690,24 +691,24 @@ def resume_config(saved: ExperimentConfig, requested: ExperimentConfig | None) -
                          f"--profile/--config) or start a new run in another folder")
     return config_from_dict(config_to_dict(requested))
 
-# %% ../nbs/10_train.ipynb #8e6df9b7
+# %% ../nbs/10_train.ipynb #150fcb5a
 def seed_everything(seed: int):
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
-
+# %% ../nbs/10_train.ipynb #26ec1078
 def _mixed_seed(*key: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint32)[0])
 
-
+# %% ../nbs/10_train.ipynb #48ed089a
 def peak_memory_mb(device: torch.device) -> float:
     "Peak memory so far: CUDA memory allocated by torch, or this process's peak resident size on CPU."
     if device.type == "cuda": return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
-
+# %% ../nbs/10_train.ipynb #c6db30a0
 def check_train_config(config: ExperimentConfig, device: torch.device):
     "Refuse settings the trainer cannot run, saying what to change."
     t = config.train
@@ -720,7 +721,7 @@ def check_train_config(config: ExperimentConfig, device: torch.device):
     if t.finetune_step and t.finetune_lr <= 0: raise ValueError(f"train.finetune_lr must be > 0, got {t.finetune_lr}")
     resolve_precision(t.precision, device)  # refuses unknown names and fp16 off CUDA
 
-
+# %% ../nbs/10_train.ipynb #8c471959
 @contextmanager
 def _torch_settings(config: ExperimentConfig, context: DistributedContext):
     "Threads and determinism for the run, restored afterwards (notebooks keep their own settings)."
@@ -738,7 +739,7 @@ def _torch_settings(config: ExperimentConfig, context: DistributedContext):
         torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[3], saved[4]
 
-
+# %% ../nbs/10_train.ipynb #0a75f3da
 def _tensorboard(path: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -746,29 +747,29 @@ def _tensorboard(path: Path):
         return None
     return SummaryWriter(str(path))
 
-
+# %% ../nbs/10_train.ipynb #90904ccf
 def _validation_metrics(metrics, model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> dict:
     "Mean L1 %, L2 %, PSNR and SSIM of the composited results on the fixed validation batch."
     output = model.generator(images, masks)
-    result = (images * (1 - masks) + output.refined.float() * masks).clamp(-1, 1)
+    result = composite(images, output.refined.float(), masks).clamp(-1, 1)
     values = {}
     for name in ("l1_percent", "l2_percent", "psnr", "ssim"):
         function = getattr(metrics, name, None)
         if function is not None: values[name] = float(torch.as_tensor(function(result, images)).float().mean())
     return values
 
-
+# %% ../nbs/10_train.ipynb #eef167f3
 def _write_session(path: Path, session: dict):
     "Add this session to run.json (one entry per start or resume)."
     sessions = json.loads(path.read_text())["sessions"] if path.is_file() else []
     path.write_text(json.dumps({"sessions": sessions + [session]}, indent=2))
 
-
+# %% ../nbs/10_train.ipynb #c68f7301
 def _broadcast_buffers(model: nn.Module):
     "Give every process the buffers (BatchNorm statistics) of process 0, so replicas are identical."
     for buffer in model.buffers(): dist.broadcast(buffer.data, src=0)
 
-
+# %% ../nbs/10_train.ipynb #dde9d288
 def _out_of_memory(error, step: int, config: ExperimentConfig, context: DistributedContext) -> TrainingOutOfMemory:
     b = config.train.batch_size
     return TrainingOutOfMemory(
@@ -777,7 +778,7 @@ def _out_of_memory(error, step: int, config: ExperimentConfig, context: Distribu
         f"width {config.model.width}, precision '{config.train.precision}'. Lower train.batch_size, set train.precision='bf16', or use a smaller "
         f"profile. ({str(error).splitlines()[0] if str(error) else type(error).__name__})")
 
-
+# %% ../nbs/10_train.ipynb #2f1b967a
 def train(
     config: ExperimentConfig | None,  # the run's config (None: the checkpoint's, when resuming)
     out_dir,  # the run folder
@@ -1009,13 +1010,13 @@ def _training_batch(
         images, masks = images.contiguous(memory_format=torch.channels_last), masks.contiguous(memory_format=torch.channels_last)
     return images, masks
 
-# %% ../nbs/10_train.ipynb #43bf0b00
+# %% ../nbs/10_train.ipynb #9fcef827
 class _Window:
     "Wall-clock seconds, CPU seconds and images since the last log row."
     def __init__(self): self.reset()
     def reset(self): self.start, self.cpu, self.images = time.perf_counter(), time.process_time(), 0
 
-
+# %% ../nbs/10_train.ipynb #4af429e8
 def _record_step(
     run: _Run,
     step: int,
@@ -1044,7 +1045,7 @@ def _record_step(
             board.add_scalar("speed/images_per_s", row["images_per_s"], step)
     window.reset()
 
-# %% ../nbs/10_train.ipynb #48db85e5
+# %% ../nbs/10_train.ipynb #d9ec1439
 def _preview_pass(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, fn):
     "`fn(images, masks)` with the model in eval mode, no gradients, and every random state left as it was."
     with preserved_rng(), torch.no_grad():
@@ -1052,7 +1053,7 @@ def _preview_pass(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, f
         try: return fn(images, masks)
         finally: model.train()
 
-
+# %% ../nbs/10_train.ipynb #6497c127
 def _write_checkpoint(run: _Run, step: int, out_dir: Path):
     "Save `out_dir/last.pt` at `step` (process 0; every process first agrees on the buffers)."
     context, model = run.context, run.model
@@ -1154,14 +1155,14 @@ def load_model(
         raise CheckpointError(f"the weights in {path} do not fit the model its config describes ({config.model.name}): {error}") from None
     return model.to(device).eval(), config
 
-# %% ../nbs/10_train.ipynb #168113bb
+# %% ../nbs/10_train.ipynb #bb3b91a9
 def _set_nested(data: dict, dotted: str, value):
     node = data
     *path, last = dotted.split(".")
     for key in path: node = node.setdefault(key, {})
     node[last] = value
 
-
+# %% ../nbs/10_train.ipynb #889144ad
 def _deep_merge(base: dict, overrides: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
@@ -1169,7 +1170,7 @@ def _deep_merge(base: dict, overrides: dict) -> dict:
         else: merged[key] = value
     return merged
 
-
+# %% ../nbs/10_train.ipynb #39234b8c
 def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
     "The config the command line describes (None: resume with the run's own config)."
     overrides = {}
@@ -1198,7 +1199,7 @@ def cli_config(args: argparse.Namespace) -> ExperimentConfig | None:
         raise ValueError("say what to train: --profile smoke|cpu|paper or --config FILE")
     return config_from_dict(_deep_merge(base, overrides))
 
-
+# %% ../nbs/10_train.ipynb #a2e905fd
 def _checkpoint_step(path: Path) -> int | None:
     "The step a checkpoint was written at, read without loading its tensors (None if unreadable: `train` will say why)."
     try:
@@ -1206,7 +1207,7 @@ def _checkpoint_step(path: Path) -> int | None:
     except Exception:
         return None
 
-
+# %% ../nbs/10_train.ipynb #7f5816f9
 def main(argv: list[str] | None = None) -> int:
     "The `csa-train` command."
     parser = argparse.ArgumentParser(prog="csa-train", description="Train the CSA inpainting model or a baseline (csa-nb).")
