@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from .inference import (
     InputError, InpaintingResult, attention_map, attention_overlay, feature_cell, image_to_array, inpaint_details,
     load_inpainting_model, mask_to_array)
+from .networks import composite
 
 # %% auto #0
 __all__ = ['CANVAS_ESM', 'CANVAS_CSS', 'PANELS', 'HELP', 'png_bytes', 'data_url', 'hole_overlay', 'strokes_to_mask',
@@ -620,7 +621,7 @@ class InpaintingDemo:
         composited = np.asarray(result.image.convert("RGB"), np.float32) / 255
         self.outcomes = [Outcome("CSA", composited, seconds)]
         if result.rough is not None:
-            rough = self.picture * (1 - hole[..., None]) + result.rough * hole[..., None]
+            rough = composite(self.picture, result.rough, hole[..., None])
             self.outcomes.append(Outcome("CSA rough", rough, seconds))
         self.outcomes += [Outcome(name, o.image, o.seconds) for name, o in
                           zip(("Telea", "biharmonic"), classical_results(self.picture, hole))]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import BOOKKEEPING_SETTINGS, ExperimentConfig, apply_overrides, config_to_dict, make_config, resolve_epochs
-from .masks import PAPER_BINS, RATIO_BINS, centre_masks, irregular_masks
+from .masks import PAPER_BINS, RATIO_BINS, bin_label, centre_masks, irregular_masks
 from .metrics import save_table
 from .vgg import vgg_weights_label
 
@@ -45,9 +45,9 @@ def _rows(mask: str, rows: dict[str, tuple]) -> list[dict]:
 def _binned(methods: list[str], table: dict[str, dict[str, list[float]]]) -> list[dict]:
     "Rows of a per-bin paper table given as metric -> bin -> values per method."
     out = []
-    for bin_label in table["L1 %"]:
+    for label in table["L1 %"]:
         for i, method in enumerate(methods):
-            out.append(dict(method=method, mask=bin_label, **{m: table[m][bin_label][i] for m in METRICS}))
+            out.append(dict(method=method, mask=label, **{m: table[m][label][i] for m in METRICS}))
     return out
 
 
@@ -571,7 +571,7 @@ def folder_masks(
         chosen[tuple(ratio_bin)] = MaskFiles([paths[i] for i in picks], size, folder.invert)
     return chosen
 
-# %% ../nbs/12a_experiments.ipynb #659a1f45
+# %% ../nbs/12a_experiments.ipynb #ad03bbaf
 def evaluation_masks(
     holes: str,  # centre | irregular
     size: int,  # image side
@@ -586,13 +586,9 @@ def evaluation_masks(
         masks = folder_masks(masks_path, size, n_images, seed)
         counts = ", ".join(f"{len(m)}" for m in masks.values())
         return masks, (f"partial-convolution test masks from {mask_set_folder(masks_path)}, binned by hole ratio, "
-                       f"a seeded random draw (seed {seed}) of {counts} masks for the bins {', '.join(_bin_text(b) for b in masks)}")
+                       f"a seeded random draw (seed {seed}) of {counts} masks for the bins {', '.join(bin_label(b) for b in masks)}")
     per_bin = max(1, n_images // 4)
     return irregular_masks(size, per_bin=per_bin, seed=seed), f"seeded irregular masks, {per_bin} per ratio bin"
-
-# %% ../nbs/12a_experiments.ipynb #e821bc61
-def _bin_text(ratio_bin) -> str:
-    return f"{round(100 * ratio_bin[0])}-{round(100 * ratio_bin[1])} %"
 
 # %% ../nbs/12a_experiments.ipynb #eff6da2e
 def table_figure(
