@@ -27,7 +27,7 @@ __all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TA
            'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure', 'changed_settings', 'config_key',
            'find_run', 'NotTrainedError', 'trained_model', 'shares_warmup', 'warm_started', 'share_warmups',
            'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder', 'folder_masks',
-           'evaluation_masks', 'table_figure', 'classical_floor_note', 'run_table']
+           'evaluation_masks', 'table_runs', 'table_figure', 'classical_floor_note', 'run_table']
 
 # %% ../nbs/12a_experiments.ipynb #ef2222bd
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
@@ -590,6 +590,22 @@ def evaluation_masks(
     per_bin = max(1, n_images // 4)
     return irregular_masks(size, per_bin=per_bin, seed=seed), f"seeded irregular masks, {per_bin} per ratio bin"
 
+# %% ../nbs/12a_experiments.ipynb #8a7d40a4
+def table_runs(
+    spec: TableSpec,  # the table
+    profile: str,  # smoke | cpu | paper
+    data_path: str = "",  # dataset root, "" for the builtin photographs
+    runs_dir: Path | str = "runs",  # shared cache of trained models
+    seed: int = 0,  # training seed of every row
+    overrides: dict | None = None,  # the user's config changes for every row
+    train: bool = True,  # False: use only a warm-up already in the cache
+) -> tuple[dict[str, ExperimentConfig], dict[str, str], str]:
+    "The runs behind the rows of `spec` (shared warm-ups resolved: what tables and figures load), the rows that cannot be built and why, and the caption sentence on shared warm-ups."
+    available, missing = split_available(table_configs(spec, profile, data_path, seed, overrides))
+    full_model = next((label for label, changes in spec.rows.items() if not changes), None)  # the row of the full CSA model
+    available, note = share_warmups(available, full_model, runs_dir, train)
+    return available, missing, note
+
 # %% ../nbs/12a_experiments.ipynb #eff6da2e
 def table_figure(
     spec: TableSpec,  # the table (spec.figure names the file and title)
@@ -655,10 +671,8 @@ def run_table(
     from csa_nb.baselines.classical import classical_inpaint_fn
     from csa_nb.metrics import to_markdown
     configs = table_configs(spec, profile, data_path, seed, overrides)
-    available, missing = split_available(configs)
     reference = next(iter(configs.values()))
-    full_model = next((label for label, changes in spec.rows.items() if not changes), None)  # the row of the full CSA model
-    available, shared_note = share_warmups(available, full_model, runs_dir, train_missing)
+    available, missing, shared_note = table_runs(spec, profile, data_path, runs_dir, seed, overrides, train_missing)
     size, n_images = reference.data.image_size, n_images or EVALUATION_IMAGES[profile]
     print(f"{spec.name}: profile {profile}, {size} px, models {list(available)}" + (f", missing {list(missing)}" if missing else ""))
     trained, untrained = trained_inpaint_fns(available, runs_dir, train=train_missing)
