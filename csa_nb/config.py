@@ -328,6 +328,9 @@ DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, o
      "the same with `csa-reproduce --data DIR`; without it, crops of the builtin photographs"),
     ("baselines (CA, SH, PC, GC)", "the authors' trained models of each method",
      "our re-implementations, trained with the same data, masks and trainer"),
+    ("ablation rows (Tables 6-9)", "each variant trained on its own",
+     "on a profile with a warm-up (cpu), variants that keep the CSA generator's weights start from one shared warm-up run "
+     "and train only the full-objective steps (the captions say which); paper: each trained on its own"),
 ]
 
 PAPER_SILENT: list[tuple[str, str, str]] = [  # (setting, what the paper and the released code say, what every profile does)

@@ -42,12 +42,13 @@ def test_resume_and_run_cache_read_one_list():
 
 def test_keys_of_existing_runs_stay():
     """Cached runs are found by these keys: a change here must be on purpose (then say so: the cache rebuilds).
-    Last changed on purpose by the cpu recipe's learned harmonic/biharmonic blend and known-pixel statistics (cpu conv
-    9ae1d3d15e -> 4eba50d4ab; every cpu run retrains), before that by the cpu recipe (harmonic first guess, residual
+    Last changed on purpose by the cpu profile's shorter schedule, 800 warm-up + 200 full-objective steps shared through
+    warm-up runs (cpu conv 4eba50d4ab -> e154aa3038; every cpu run retrains), before that by the cpu recipe's learned
+    harmonic/biharmonic blend and known-pixel statistics (cpu conv 9ae1d3d15e -> 4eba50d4ab), before that by the cpu recipe (harmonic first guess, residual
     networks, warm-up, batch 4: cpu conv 2e5b272abf -> 9ae1d3d15e), before that by the precision / warm-up fields
     (smoke e1efbf3661 -> 9b6ce68f79, cpu conv f3d4eeddba -> 2e5b272abf)."""
     assert config_key(experiment_config("smoke", "", "celeba")) == "9b6ce68f79"
-    assert config_key(experiment_config("cpu", "", "places2-butte", {"model": {"middle": "conv"}})) == "4eba50d4ab"
+    assert config_key(experiment_config("cpu", "", "places2-butte", {"model": {"middle": "conv"}})) == "e154aa3038"
 
 
 def test_a_run_written_before_a_field_was_added_is_found(tmp_path):
