@@ -32,13 +32,13 @@ def check_feature_mask(
         raise ValueError(f"{layer}: mask batch {mask.shape[0]} does not match features batch {batch}")
     return (mask > 0.5).to(features.dtype).expand(batch, 1, height, width)
 
-# %% ../nbs/02a_attention.ipynb #b2b8af14
+# %% ../nbs/02a_attention.ipynb #4ba8b7a8
 def _same_padding(kernel: int, stride: int) -> tuple[int, int]:
     "TensorFlow 'SAME' padding (before, after) for a size divisible by `stride`."
     total = max(kernel - stride, 0)
     return total // 2, total - total // 2
 
-
+# %% ../nbs/02a_attention.ipynb #bafd09f9
 def _propagate(scores: torch.Tensor, fuse_size: int, shape: tuple[int, int]) -> torch.Tensor:
     "Attention propagation: sum `scores` (B, L, L) along the diagonal, left-right then up-down."
     batch, length, _ = scores.shape
@@ -51,7 +51,7 @@ def _propagate(scores: torch.Tensor, fuse_size: int, shape: tuple[int, int]) -> 
     scores = F.conv2d(scores[:, None], kernel, padding=pad)[:, 0]
     return scores.view(batch, width, height, width, height).permute(0, 2, 1, 4, 3).reshape(batch, length, length)
 
-
+# %% ../nbs/02a_attention.ipynb #64501f44
 class ContextualAttention(nn.Module):
     "DeepFill v1 contextual attention: holes attend to known 3x3 patches, matched at 1/rate, pasted at full size."
     def __init__(
@@ -111,7 +111,7 @@ class ContextualAttention(nn.Module):
             out = features * (1 - hole) + out * hole
         return (out, attention) if return_attention else out
 
-# %% ../nbs/02a_attention.ipynb #a3d1cb0f
+# %% ../nbs/02a_attention.ipynb #853cf241
 def shift_connection(
     match_features: torch.Tensor,  # (B, C, h, w) features whose hole positions look for a match (Shift-Net: decoder)
     shift_features: torch.Tensor,  # (B, C, h, w) features searched at known positions and copied (Shift-Net: encoder)
@@ -138,7 +138,7 @@ def shift_connection(
     attention = F.one_hot(best, height * width).to(shift_features.dtype) * in_hole[:, 0, :, None]
     return shifted, attention
 
-
+# %% ../nbs/02a_attention.ipynb #33135643
 class ShiftLayer(nn.Module):
     "Shift-Net's shift as a middle layer: hole positions replaced by their shifted features (same shape)."
     def forward(

@@ -21,7 +21,7 @@ __all__ = ['PROFILES', 'BOOKKEEPING_SETTINGS', 'RESUMABLE_SETTINGS', 'PAPER_SETT
            'parse_override', 'nested_overrides', 'parse_overrides', 'make_config', 'apply_overrides', 'config_to_dict',
            'config_from_dict', 'save_config', 'load_config', 'resolve_epochs', 'paper_differences', 'differences_table']
 
-# %% ../nbs/00_config.ipynb #6b120f10
+# %% ../nbs/00_config.ipynb #9bd12427
 @dataclass
 class DataConfig:
     "Where images come from and how they are shaped."
@@ -34,7 +34,7 @@ class DataConfig:
     split_seed: int = 0  # seed of split-by-seed for plain folders
     num_workers: int = 0  # DataLoader workers
 
-
+# %% ../nbs/00_config.ipynb #4fcc5321
 @dataclass
 class MaskConfig:
     "Which holes the model is trained and evaluated on (1 = hole)."
@@ -45,7 +45,7 @@ class MaskConfig:
     folder: str | None = None  # external mask folder (kind='folder')
     invert: bool | None = None  # external masks: True = black is hole, False = white is hole, None = detect from the files
 
-
+# %% ../nbs/00_config.ipynb #02fb2d35
 @dataclass
 class ModelConfig:
     "The generator: rough U-Net (Tab. 3) + refinement net (Tab. 12), or a baseline by name."
@@ -62,7 +62,7 @@ class ModelConfig:
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
     normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)
 
-
+# %% ../nbs/00_config.ipynb #2ae21004
 @dataclass
 class LossConfig:
     "Eq. 8 weights, the consistency loss, the discriminators and the VGG weights."
@@ -77,7 +77,7 @@ class LossConfig:
     official_scaling: bool = False  # L1 x100 and GAN x0.2, D losses x0.5, as the released code
     extra_terms: dict[str, float] = field(default_factory=dict)  # more generator terms: name -> weight (csa_nb.losses.register_loss_term)
 
-
+# %% ../nbs/00_config.ipynb #3a17006e
 @dataclass
 class TrainConfig:
     "Optimisation and bookkeeping (Sec. 4: Adam 2e-4, beta1 0.5, batch 1, flips)."
@@ -102,7 +102,7 @@ class TrainConfig:
     lr_decay_start: float = 1.0  # fraction of the run after which the lr falls linearly to 0 at the last step; 1: constant lr
     init_from: str = ""  # another run's last.pt whose generator weights start this run (e.g. a shared warm-up); "": from the seed
 
-
+# %% ../nbs/00_config.ipynb #3e09579c
 @dataclass
 class ExperimentConfig:
     "Everything one run needs; saved beside its outputs."
@@ -113,7 +113,7 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-# %% ../nbs/00_config.ipynb #9e785602
+# %% ../nbs/00_config.ipynb #804b885d
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
@@ -133,7 +133,7 @@ def parse_override(
         value = float(value)  # YAML 1.1 reads 2e-4 (no dot) as text
     return name, value
 
-
+# %% ../nbs/00_config.ipynb #3a1fa6ef
 def nested_overrides(
     overrides: dict | list,  # {'train.steps': 3, 'model': {...}} or [(dotted name, value), ...]
 ) -> dict:
@@ -150,14 +150,14 @@ def nested_overrides(
         node[last] = value
     return nested
 
-
+# %% ../nbs/00_config.ipynb #dcc90efe
 def parse_overrides(
     items: list[str] | None,  # `--set` items, e.g. ['train.steps=10', 'model.middle=conv']
 ) -> dict:
     "The nested overrides that `make_config` takes, from `--set` items."
     return nested_overrides([parse_override(item) for item in items or []])
 
-# %% ../nbs/00_config.ipynb #4e007edb
+# %% ../nbs/00_config.ipynb #33b105ed
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {
         "model": {"rough_mask_channel": False, "refine_tanh": False},
@@ -195,7 +195,7 @@ def _merge(node, overrides: dict, where: str):
             setattr(node, key, value)
     return node
 
-
+# %% ../nbs/00_config.ipynb #5c5998fa
 def make_config(
     profile: str = "paper",  # smoke | cpu | paper
     overrides: dict | None = None,  # nested dict applied after the profile, e.g. {'model': {'middle': 'conv'}}
@@ -206,7 +206,7 @@ def make_config(
     config = _merge(ExperimentConfig(profile=profile), PROFILES[profile], "")
     return apply_overrides(config, overrides)
 
-
+# %% ../nbs/00_config.ipynb #8d2349d0
 def apply_overrides(
     config: ExperimentConfig,  # changed in place and returned
     overrides: dict | None,  # nested dict, e.g. {'model': {'middle': 'conv'}}; unknown keys are refused
@@ -221,12 +221,12 @@ BOOKKEEPING_SETTINGS: tuple[str, ...] = (
 )
 RESUMABLE_SETTINGS: tuple[str, ...] = BOOKKEEPING_SETTINGS + ("train.steps", "data.root")  # may change when a run resumes
 
-# %% ../nbs/00_config.ipynb #3917da74
+# %% ../nbs/00_config.ipynb #fdab63eb
 def config_to_dict(config: ExperimentConfig) -> dict:
     "A plain, JSON-able dict of `config`."
     return json.loads(json.dumps(asdict(config)))
 
-
+# %% ../nbs/00_config.ipynb #18f6ab97
 def config_from_dict(data: dict) -> ExperimentConfig:
     "The config described by `data`: its profile's defaults with the rest of `data` on top."
     data = dict(data)
@@ -239,7 +239,7 @@ def config_from_dict(data: dict) -> ExperimentConfig:
         data["train"] = train
     return make_config(profile, data)
 
-
+# %% ../nbs/00_config.ipynb #6813f5fa
 def save_config(config: ExperimentConfig, path) -> Path:
     "Write `config` to `path` as YAML (.yaml/.yml) or JSON (anything else)."
     path = Path(path)
@@ -249,7 +249,7 @@ def save_config(config: ExperimentConfig, path) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
 
-
+# %% ../nbs/00_config.ipynb #4d513a4b
 def load_config(path) -> ExperimentConfig:
     "Read a config written by `save_config` (or by hand: any subset of keys on top of its profile)."
     path = Path(path)
@@ -277,7 +277,7 @@ def resolve_epochs(
         t.steps = math.ceil(t.epochs * math.ceil(train_images / t.batch_size))
     return config
 
-# %% ../nbs/00_config.ipynb #c5b5b284
+# %% ../nbs/00_config.ipynb #d655984c
 PAPER_SETTINGS: dict[str, tuple[Any, str, str]] = {  # setting -> (the paper's value, where it says so, why a profile differs)
     "data.image_size": (256, "Sec. 4: images and masks are 256x256",
                         "a 2-core CPU trains 4x (cpu) or 16x (smoke) fewer pixels per step"),
@@ -349,7 +349,7 @@ def _setting(config: ExperimentConfig, dotted: str):
         value = getattr(value, key)
     return value
 
-
+# %% ../nbs/00_config.ipynb #a758ad46
 def paper_differences(
     profile: str,  # smoke | cpu | paper
 ) -> list[dict]:
@@ -363,13 +363,13 @@ def paper_differences(
             rows.append({"setting": setting, "paper": paper_value, profile: value, "source": source, "reason": reason})
     return rows
 
-
+# %% ../nbs/00_config.ipynb #e9cf3c9b
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
-
+# %% ../nbs/00_config.ipynb #67b19c05
 def differences_table(
     profiles: tuple[str, ...] = ("smoke", "cpu", "paper"),  # columns
 ) -> str:

@@ -117,7 +117,7 @@ def discriminator_loss(
     logs["discriminator"] = total.item()
     return total, logs
 
-# %% ../nbs/06a_csa_model.ipynb #84a6e42b
+# %% ../nbs/06a_csa_model.ipynb #1e1ab97a
 @patch
 def _objective(self: CSAModel, image: torch.Tensor, mask: torch.Tensor, output: GeneratorOutput):
     "Eq. 8's weighted total and its terms by name."
@@ -125,7 +125,7 @@ def _objective(self: CSAModel, image: torch.Tensor, mask: torch.Tensor, output: 
                           discriminators=self.discriminators, model=self)
     return weighted_objective(LOSS_TERMS, self.weights, context)
 
-
+# %% ../nbs/06a_csa_model.ipynb #e3be64bf
 @patch
 def generator_terms(
     self: CSAModel,

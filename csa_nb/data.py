@@ -31,15 +31,15 @@ __all__ = ['IMAGE_EXTENSIONS', 'SPLITS', 'SIXTEEN_BIT_MODES', 'RESIZE_POLICIES',
            'builtin_images', 'BuiltinTile', 'builtin_tiles', 'BuiltinDataset', 'builtin_dataset', 'PhotoWindows',
            'build_dataset']
 
-# %% ../nbs/00_data.ipynb #d217dd19
+# %% ../nbs/00_data.ipynb #eb2437fc
 class DatasetError(ValueError):
     "A dataset path, layout or setting that cannot be used; the message says what was expected."
 
-
+# %% ../nbs/00_data.ipynb #b0015b5f
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     "A dataset path (folder, list or partition file) that does not exist."
 
-
+# %% ../nbs/00_data.ipynb #18132947
 class CorruptImageWarning(UserWarning):
     "An image file that could not be decoded and was skipped."
 
@@ -47,7 +47,7 @@ class CorruptImageWarning(UserWarning):
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # matched case-insensitively
 SPLITS = ("train", "val", "test")
 
-# %% ../nbs/00_data.ipynb #ba2401d0
+# %% ../nbs/00_data.ipynb #909fb041
 def _require_dir(path, what: str) -> Path:
     "`path` as a Path, or a DatasetNotFoundError saying which folder was expected."
     path = Path(path).expanduser()
@@ -57,11 +57,11 @@ def _require_dir(path, what: str) -> Path:
         raise DatasetError(f"{what} must be a folder, but '{path}' is a file")
     return path
 
-
+# %% ../nbs/00_data.ipynb #de735024
 def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
-
+# %% ../nbs/00_data.ipynb #93f8b4ee
 def list_images(
     root: str | Path,  # folder to search
     recursive: bool = True,  # also search sub-folders
@@ -156,7 +156,7 @@ def load_image(
     "The image at `path` as 8-bit RGB (EXIF orientation applied); a DatasetError if it cannot be read."
     return to_rgb(read_image_file(path))
 
-# %% ../nbs/00_data.ipynb #6d915bab
+# %% ../nbs/00_data.ipynb #d09eefad
 def image_to_tensor(
     image: Image.Image,  # an RGB image
 ) -> torch.Tensor:
@@ -164,7 +164,7 @@ def image_to_tensor(
     array = np.asarray(to_rgb(image) if image.mode != "RGB" else image, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
-
+# %% ../nbs/00_data.ipynb #2419f9bb
 def tensor_to_image(
     tensor: torch.Tensor,  # (3, H, W) or (1, 3, H, W) in [-1, 1]
 ) -> Image.Image:
@@ -176,7 +176,7 @@ def tensor_to_image(
     values = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return Image.fromarray(values.permute(1, 2, 0).numpy())  # (H, W, 3) uint8 -> mode RGB
 
-# %% ../nbs/00_data.ipynb #069743dd
+# %% ../nbs/00_data.ipynb #ac011a98
 RESIZE_POLICIES = ("resize", "center-crop", "random-crop")
 
 
@@ -185,13 +185,13 @@ def _check_resize(resize: str) -> str:
         raise DatasetError(f"unknown resize policy '{resize}'; choose one of {', '.join(RESIZE_POLICIES)}")
     return resize
 
-
+# %% ../nbs/00_data.ipynb #fdea540b
 def _check_size(image_size) -> int:
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
         raise DatasetError(f"image_size must be a positive integer, got {image_size!r}")
     return int(image_size)
 
-
+# %% ../nbs/00_data.ipynb #aa4fe169
 def fit_image(
     image: Image.Image,  # RGB image of any size
     size: int,  # side S of the square output
@@ -299,7 +299,7 @@ class ImageFolderDataset(Dataset):
         return (f"{type(self).__name__}('{self.root}', {len(self)} images, {self.image_size} px, "
                 f"resize={self.resize}, flip={self.flip})")
 
-# %% ../nbs/00_data.ipynb #0e305e10
+# %% ../nbs/00_data.ipynb #8b02b7e8
 def read_file_list(
     path: str | Path,  # text file: one image path per line (extra fields such as labels are ignored)
 ) -> list[str]:
@@ -316,7 +316,7 @@ def read_file_list(
         raise DatasetError(f"file list '{path}' lists no images: expected one image path per line")
     return entries
 
-
+# %% ../nbs/00_data.ipynb #eafbc599
 def split_by_seed(
     files: Sequence[str],  # all the files to split
     fractions: Sequence[float] = (0.8, 0.1, 0.1),  # shares of train, val, test; must sum to 1
@@ -331,7 +331,7 @@ def split_by_seed(
     starts = np.concatenate([[0], ends[:-1]])
     return {name: sorted(ordered[i] for i in order[a:b]) for name, a, b in zip(SPLITS, starts, ends)}
 
-# %% ../nbs/00_data.ipynb #2c6e1db3
+# %% ../nbs/00_data.ipynb #78c837c8
 _SPLIT_ALIASES = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
 
 
@@ -340,7 +340,7 @@ def _check_split(split: str) -> str:
         raise DatasetError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
     return split
 
-
+# %% ../nbs/00_data.ipynb #c4309bdd
 def folder_dataset(
     root: str | Path,  # image folder, optionally with train/ val/ test/ sub-folders or list files
     split: str,  # train | val | test
@@ -370,14 +370,14 @@ def folder_dataset(
                            f"({len(list_images(root))} images, fractions {tuple(fractions)}): add images or change the fractions")
     return ImageFolderDataset(root, image_size, resize, flip, files=files)
 
-# %% ../nbs/00_data.ipynb #ccc01f2c
+# %% ../nbs/00_data.ipynb #b70446a8
 CELEBA_PARTITIONS = {"train": 0, "val": 1, "test": 2}
 
 
 def _first_existing(candidates):
     return next((c for c in candidates if c.exists()), None)
 
-
+# %% ../nbs/00_data.ipynb #e074c849
 def _read_celeba_partition(path: Path) -> list[tuple[str, int]]:
     "(file name, partition) pairs of a CelebA partition file (.txt or Kaggle .csv)."
     rows = []
@@ -393,7 +393,7 @@ def _read_celeba_partition(path: Path) -> list[tuple[str, int]]:
                                    f"'<image> <0|1|2>': {' '.join(fields)!r}") from None
     return rows
 
-
+# %% ../nbs/00_data.ipynb #ddc278ab
 def celeba_dataset(
     root: str | Path,  # folder holding img_align_celeba/ and list_eval_partition.txt
     split: str,  # train | val | test (official partitions 0, 1, 2)
@@ -421,7 +421,7 @@ def celeba_dataset(
                            f"(partition {CELEBA_PARTITIONS[split]})")
     return ImageFolderDataset(images, image_size, resize, flip, files=files, what="CelebA image folder")
 
-# %% ../nbs/00_data.ipynb #5d7f1822
+# %% ../nbs/00_data.ipynb #da102183
 PLACES2_DIRS = {
     "train": ("data_256", "data_large", "data_256_standard", "data_large_standard", "data_256_challenge",
               "data_large_challenge", "train_256", "train_large", "train"),
@@ -438,17 +438,17 @@ def _category_key(name: str) -> str:
         parts = parts[1:]
     return "/".join(parts)
 
-
+# %% ../nbs/00_data.ipynb #aa9a919d
 def _category_folder(base: Path, category: str) -> Path | None:
     "The folder of `category` under `base` ('b/butte' or plain 'butte'), if there is one."
     key = _category_key(category)
     return _first_existing([base / key[0] / key, base / key]) if key else None
 
-
+# %% ../nbs/00_data.ipynb #b1f269fc
 def _find_meta(root: Path, name: str) -> Path | None:
     return _first_existing([root / d / name for d in PLACES2_META_DIRS])
 
-
+# %% ../nbs/00_data.ipynb #d5dcd5ef
 def _read_labelled_list(path: Path) -> list[tuple[str, int]]:
     "(name, index) pairs of a Places365 list such as categories_places365.txt or places365_val.txt."
     pairs = []
@@ -462,7 +462,7 @@ def _read_labelled_list(path: Path) -> list[tuple[str, int]]:
             raise DatasetError(f"line {number} of '{path}' is not '<name> <index>': {line.strip()!r}") from None
     return pairs
 
-
+# %% ../nbs/00_data.ipynb #3410260c
 def places2_dataset(
     root: str | Path,  # Places365 folder (see the layout above)
     split: str,  # train | val | test
@@ -572,7 +572,7 @@ def photo_corpus_counts(
         splits = [row["split"] for row in reader]
     return {split: splits.count(split) for split in SPLITS}
 
-# %% ../nbs/00_data.ipynb #335cdcf0
+# %% ../nbs/00_data.ipynb #c1322b15
 @dataclass(frozen=True)
 class BuiltinSource:
     "Where one builtin photograph comes from."
@@ -582,7 +582,7 @@ class BuiltinSource:
     file: str  # file name inside that package's data folder
     credit: str  # credit / licence as the package states it
 
-
+# %% ../nbs/00_data.ipynb #6ddd6034
 BUILTIN_SOURCES = (
     BuiltinSource("astronaut", "train", "scikit-image", "astronaut.png", "Eileen Collins, NASA Great Images; public domain"),
     BuiltinSource("rocket", "train", "scikit-image", "rocket.jpg", "DSCOVR launch, SpaceX; public domain"),
@@ -610,13 +610,13 @@ def _builtin_path(source: BuiltinSource) -> Path:
                                    f"{source.package} should ship it; reinstall {source.package}")
     return path
 
-
+# %% ../nbs/00_data.ipynb #aca20b2d
 @lru_cache(maxsize=None)
 def _builtin_image(name: str) -> Image.Image:
     source = next(s for s in BUILTIN_SOURCES if s.name == name)
     return load_image(_builtin_path(source))
 
-
+# %% ../nbs/00_data.ipynb #d8a6b0fb
 def builtin_images(
     part: str | None = None,  # train | test | None for all
 ) -> dict[str, Image.Image]:
@@ -625,7 +625,7 @@ def builtin_images(
         raise DatasetError(f"unknown builtin part '{part}'; choose train, test or None")
     return {s.name: _builtin_image(s.name).copy() for s in BUILTIN_SOURCES if part in (None, s.part)}
 
-# %% ../nbs/00_data.ipynb #c214f624
+# %% ../nbs/00_data.ipynb #e857e280
 _FLAT_STD = 4 / 255  # windows with a smaller gray standard deviation are dropped
 _BUILTIN_MAX_SIDE = 512  # photographs are first scaled down to this short side (retina: 1411 -> 512)
 _MIN_TEST_CROPS = 24  # fewer disjoint test windows than this (large S): use half-overlapping ones
@@ -640,7 +640,7 @@ def _spread(length: int, size: int, overlap: bool) -> list[int]:
         return [(length - size) // 2]
     return [round(i * (length - size) / (count - 1)) for i in range(count)]
 
-
+# %% ../nbs/00_data.ipynb #4442b6d5
 def _scales(width: int, height: int, size: int) -> list[float]:
     "Scale factors c * 2^(-k/2) keeping the short side in [size, 512] (one upscale if the photo is too small)."
     short = min(width, height)
@@ -652,7 +652,7 @@ def _scales(width: int, height: int, size: int) -> list[float]:
         scales.append(first * 2 ** (-k / 2)); k += 1
     return scales
 
-
+# %% ../nbs/00_data.ipynb #9e69dbd4
 @dataclass(frozen=True)
 class BuiltinTile:
     "One S x S crop of a scaled builtin photograph."
@@ -661,14 +661,14 @@ class BuiltinTile:
     top: int  # window's top row in the scaled photograph
     left: int  # window's left column in the scaled photograph
 
-
+# %% ../nbs/00_data.ipynb #b7873fc3
 def _scaled(name: str, scale: float) -> Image.Image:
     image = _builtin_image(name)
     width, height = image.size
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return image if size == image.size else image.resize(size, Image.BILINEAR)
 
-
+# %% ../nbs/00_data.ipynb #5660c8aa
 def builtin_tiles(
     part: str,  # train (half-overlapping windows) | test (disjoint windows)
     image_size: int,  # side S of the windows
@@ -682,7 +682,7 @@ def builtin_tiles(
         tiles = _tiles(part, size, overlap=True)
     return tiles
 
-
+# %% ../nbs/00_data.ipynb #08e9553c
 def _tiles(part: str, size: int, overlap: bool) -> list[BuiltinTile]:
     tiles = []
     for source in BUILTIN_SOURCES:
@@ -698,7 +698,7 @@ def _tiles(part: str, size: int, overlap: bool) -> list[BuiltinTile]:
                         tiles.append(BuiltinTile(source.name, scale, top, left))
     return tiles
 
-# %% ../nbs/00_data.ipynb #3de7b0f7
+# %% ../nbs/00_data.ipynb #d64d16a4
 class BuiltinDataset(Dataset):
     "Deterministic S x S crops of the builtin photographs of one part, as tensors in [-1, 1]."
 
@@ -731,7 +731,7 @@ class BuiltinDataset(Dataset):
         names = sorted({t.name for t in self.tiles})
         return f"BuiltinDataset({self.part}, {len(self)} crops of {self.image_size} px from {', '.join(names)}, flip={self.flip})"
 
-
+# %% ../nbs/00_data.ipynb #088a19ff
 def builtin_dataset(
     split: str = "train",  # train | val | test (val is the test part)
     image_size: int = 128,  # side S of the crops

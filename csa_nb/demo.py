@@ -29,7 +29,7 @@ __all__ = ['CANVAS_ESM', 'CANVAS_CSS', 'PANELS', 'HELP', 'png_bytes', 'data_url'
            'ImageCanvas', 'builtin_photographs', 'fit_picture', 'read_upload', 'cell_box', 'PixelStory', 'pixel_story',
            'Outcome', 'classical_results', 'InpaintingDemo', 'inpainting_demo']
 
-# %% ../nbs/13_demo.ipynb #ca61a428
+# %% ../nbs/13_demo.ipynb #55acfe7c
 def png_bytes(
     array: np.ndarray,  # (H, W, 3) or (H, W, 4) float in [0, 1] or uint8; (H, W) grey
 ) -> bytes:
@@ -40,14 +40,14 @@ def png_bytes(
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
 
-
+# %% ../nbs/13_demo.ipynb #9f3e3a6c
 def data_url(
     array: np.ndarray,  # as for `png_bytes`
 ) -> str:
     "A `data:image/png;base64,...` URL of `array`."
     return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
 
-
+# %% ../nbs/13_demo.ipynb #20a92bd5
 def hole_overlay(
     hole: np.ndarray,  # (H, W) 0/1, 1 = hole
     colour: tuple[int, int, int, int] = (255, 32, 32, 150),  # RGBA of hole pixels
@@ -260,13 +260,13 @@ class ImageCanvas(anywidget.AnyWidget):
         "Show `array` ((H, W, 3) float in [0, 1] or uint8)."
         self.image = data_url(array)
 
-# %% ../nbs/13_demo.ipynb #6683c380
+# %% ../nbs/13_demo.ipynb #dd1743db
 def builtin_photographs() -> dict[str, np.ndarray]:
     "A few photographs that ship with scikit-image, for the demo."
     from skimage import data
     return {name: getattr(data, name)() for name in ("astronaut", "coffee", "chelsea")}
 
-
+# %% ../nbs/13_demo.ipynb #fa1bc458
 def fit_picture(
     image: Any,  # a path, PIL image, array or tensor (anything `image_to_array` takes)
     max_side: int = 512,  # longest side kept
@@ -284,7 +284,7 @@ def fit_picture(
     small = Image.fromarray(np.clip(np.rint(array * 255), 0, 255).astype(np.uint8)).resize(size, Image.LANCZOS)
     return np.asarray(small, np.float32) / 255
 
-
+# %% ../nbs/13_demo.ipynb #f87dc66a
 def read_upload(
     content: bytes,  # the uploaded file
     name: str = "upload",  # its file name, for messages
@@ -300,7 +300,7 @@ def read_upload(
                          "TIFF or WebP file") from None
     return image
 
-# %% ../nbs/13_demo.ipynb #0ea219c8
+# %% ../nbs/13_demo.ipynb #e10303cb
 def cell_box(
     layout,  # `InpaintingResult.layout`
     side: int,  # the feature map's side
@@ -312,7 +312,7 @@ def cell_box(
     scale_y, scale_x = height / layout.scaled[0], width / layout.scaled[1]
     return {"top": cell[0] * step * scale_y, "left": cell[1] * step * scale_x, "height": step * scale_y, "width": step * scale_x}
 
-
+# %% ../nbs/13_demo.ipynb #0598c903
 @dataclass
 class PixelStory:
     "What the CSA layer did at one hole pixel."
@@ -349,7 +349,7 @@ class PixelStory:
                 f"{self.match_share:.0%} of it lies on the best match.")
         return " ".join([where, match, mix, heat])
 
-
+# %% ../nbs/13_demo.ipynb #8b6a5f57
 def pixel_story(
     result: InpaintingResult,  # from `inpaint_details` with attention
     layer_input: tuple,  # (features, mask) the CSA layer received
@@ -372,7 +372,7 @@ def pixel_story(
                       len(steps.dmax), float(steps.dmax[index]), float(steps.dad[index]), float(steps.previous_weight[index]),
                       float(steps.context_weight[index]), bool(steps.guarded[index]), float(heat[match]))
 
-# %% ../nbs/13_demo.ipynb #c230af58
+# %% ../nbs/13_demo.ipynb #412b0a84
 @dataclass
 class Outcome:
     "One method's result on the current hole."
@@ -380,7 +380,7 @@ class Outcome:
     image: np.ndarray  # (H, W, 3) in [0, 1]
     seconds: float
 
-
+# %% ../nbs/13_demo.ipynb #9362e4cf
 def classical_results(
     picture: np.ndarray,  # (H, W, 3) in [0, 1]
     hole: np.ndarray,  # (H, W) 0/1
@@ -398,7 +398,7 @@ def classical_results(
         outcomes.append(Outcome(name, ((filled[0].permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy(), seconds))
     return outcomes
 
-# %% ../nbs/13_demo.ipynb #c85b30e1
+# %% ../nbs/13_demo.ipynb #d52b71bc
 PANELS = ("CSA", "CSA rough", "Telea", "biharmonic")
 HELP = ("Paint over what should disappear (or draw a rectangle, or load a mask file: white = hole), then press Run. "
         "Afterwards, click a hole pixel in a result to see where CSA took it from.")
@@ -722,7 +722,7 @@ class InpaintingDemo:
         display(self.widget)
         self._handle = display(PNG(self.snapshot()), display_id=True)
 
-
+# %% ../nbs/13_demo.ipynb #26cb0f2a
 def inpainting_demo(
     checkpoint: str | Path | torch.nn.Module | None = None,  # None: the shipped model
     images: dict[str, Any] | None = None,  # name -> picture (default: scikit-image photographs)

@@ -16,7 +16,7 @@ from .vgg import vgg16_layer_shape
 __all__ = ['DISCRIMINATORS', 'init_gan_weights', 'register_discriminator', 'PatchDiscriminator', 'FeaturePatchDiscriminator',
            'SRFeatDiscriminator', 'build_discriminator', 'build_discriminators']
 
-# %% ../nbs/06_discriminators.ipynb #db99aea6
+# %% ../nbs/06_discriminators.ipynb #6d3d5596
 def init_gan_weights(
     module: nn.Module,  # a network; every conv / linear / norm inside is initialised
     std: float = 0.02,  # standard deviation of the conv and linear weights
@@ -32,7 +32,7 @@ def init_gan_weights(
             nn.init.zeros_(layer.bias)
     return module
 
-
+# %% ../nbs/06_discriminators.ipynb #c083701b
 def _norm(kind: str, channels: int) -> nn.Module:
     "InstanceNorm (the tables' IN), BatchNorm (SRFeat) or nothing."
     if kind == "instance":
@@ -43,7 +43,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
         return nn.Identity()
     raise ValueError(f"unknown norm '{kind}'; choose instance, batch or none")
 
-
+# %% ../nbs/06_discriminators.ipynb #c258d753
 DISCRIMINATORS: dict[str, type] = {}
 
 
@@ -179,7 +179,7 @@ class SRFeatDiscriminator(nn.Module):
                              "image size it was built for (image_size=...)")
         return self.classifier(self.features(features))
 
-# %% ../nbs/06_discriminators.ipynb #53cbde64
+# %% ../nbs/06_discriminators.ipynb #8fbc9cbb
 def build_discriminator(
     name: str,  # a registered name: patch | feature_patch | srfeat
     width: int = 64,  # the model's width
@@ -191,7 +191,7 @@ def build_discriminator(
         raise ValueError(f"unknown discriminator '{name}'; choose from {', '.join(sorted(DISCRIMINATORS))}")
     return DISCRIMINATORS[name].build(width, image_size, feature_layer)
 
-
+# %% ../nbs/06_discriminators.ipynb #d6a34aef
 def build_discriminators(
     names: list[str],  # e.g. LossConfig.discriminators
     width: int = 64,  # the model's width

@@ -20,14 +20,14 @@ __all__ = ['CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'reconstruction_loss', 'match
            'reconstruction_term', 'consistency_term', 'input_layer', 'feature_layers', 'discriminator_scores',
            'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective', 'warmup_objective']
 
-# %% ../nbs/05_losses.ipynb #6f715761
+# %% ../nbs/05_losses.ipynb #9768ace6
 def _check_same_shape(**tensors):
     "Raise a ValueError naming the tensors unless they all have one shape."
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"shapes must match: {shapes}")
 
-
+# %% ../nbs/05_losses.ipynb #5f21f92e
 def reconstruction_loss(
     rough: torch.Tensor | None,  # I_p, (B, 3, H, W); None for a one-stage generator (the refined term alone)
     refined: torch.Tensor,  # I_r, (B, 3, H, W)
@@ -96,7 +96,7 @@ def consistency_loss(
             total = total + squared / batch
     return total
 
-# %% ../nbs/05_losses.ipynb #59995042
+# %% ../nbs/05_losses.ipynb #1b20734b
 def _relativistic_scores(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "C(real) - E[C(fake)] and C(fake) - E[C(real)]."
     if real.shape != fake.shape:
@@ -104,7 +104,7 @@ def _relativistic_scores(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.
     real, fake = real.float(), fake.float()
     return real - fake.mean(), fake - real.mean()
 
-
+# %% ../nbs/05_losses.ipynb #36241fa0
 def ralsgan_discriminator_loss(
     real_scores: torch.Tensor,  # C(I_gt): raw discriminator outputs on real images, any shape
     fake_scores: torch.Tensor,  # C(I_r): on generated images (detached from the generator)
@@ -113,7 +113,7 @@ def ralsgan_discriminator_loss(
     real, fake = _relativistic_scores(real_scores, fake_scores)
     return ((real - 1) ** 2).mean() / 2 + ((fake + 1) ** 2).mean() / 2
 
-
+# %% ../nbs/05_losses.ipynb #06dd1c40
 def ralsgan_generator_loss(
     real_scores: torch.Tensor,  # C(I_gt): raw discriminator outputs on real images
     fake_scores: torch.Tensor,  # C(I_r): on generated images (with the generator's graph)

@@ -27,7 +27,7 @@ __all__ = ['RATIO_BINS', 'PAPER_BINS', 'MASK_SUFFIXES', 'MASK_SET_FORMAT', 'SAMP
            'irregular_masks', 'check_mask', 'load_mask', 'MaskFolder', 'bin_masks', 'write_mask_set', 'load_mask_set',
            'masks_cli', 'MaskSampler', 'feature_hole_mask', 'mask_grid_figure']
 
-# %% ../nbs/01_masks.ipynb #39d96419
+# %% ../nbs/01_masks.ipynb #68d9aa6c
 def center_mask(
     size: int,  # side of the square image in pixels (at least 2)
 ) -> np.ndarray:
@@ -38,14 +38,14 @@ def center_mask(
     mask[start : start + size // 2, start : start + size // 2] = 1
     return mask
 
-
+# %% ../nbs/01_masks.ipynb #c7667503
 def _check_size(size, minimum: int = 1, name: str = "size") -> int:
     "`size` as an int, or a clear error."
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (pixels), got {size!r}")
     return int(size)
 
-# %% ../nbs/01_masks.ipynb #0941d3ae
+# %% ../nbs/01_masks.ipynb #5a7dddbf
 RATIO_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
 PAPER_BINS: tuple[tuple[float, float], ...] = RATIO_BINS[1:5]  # the bins the paper reports (Tables 2 and 11)
 
@@ -61,7 +61,7 @@ def hole_ratio(
     ratio = mask.astype(np.float64).mean(axis=(-2, -1))
     return float(ratio) if mask.ndim == 2 else ratio.reshape(mask.shape[0])
 
-
+# %% ../nbs/01_masks.ipynb #2878410a
 def ratio_bin_of(
     ratio: float,  # hole ratio in [0, 1]
     bins: Sequence[tuple[float, float]] = RATIO_BINS,  # the bins to choose from
@@ -72,7 +72,7 @@ def ratio_bin_of(
             return (low, high)
     return None
 
-# %% ../nbs/01_masks.ipynb #410114b3
+# %% ../nbs/01_masks.ipynb #e226d43d
 def bin_label(
     ratio_bin: tuple[float, float],  # e.g. (0.1, 0.2)
     folder: bool = False,  # the folder-name form: no '%', zero-padded
@@ -81,14 +81,14 @@ def bin_label(
     low, high = (round(100 * value) for value in ratio_bin)
     return f"{low:02d}-{high:02d}" if folder else f"{low}-{high}%"
 
-
+# %% ../nbs/01_masks.ipynb #d9d506ea
 def bin_name(
     ratio_bin: tuple[float, float],  # e.g. (0.1, 0.2)
 ) -> str:
     "Folder name of a ratio bin: `bin_label(ratio_bin, folder=True)`, e.g. (0.1, 0.2) -> '10-20'."
     return bin_label(ratio_bin, folder=True)
 
-# %% ../nbs/01_masks.ipynb #63bb56ae
+# %% ../nbs/01_masks.ipynb #d86e9524
 _SHAPE_KINDS = ("stroke", "ellipse", "blob")
 _SHAPE_PROBABILITIES = (0.4, 0.3, 0.3)
 
@@ -101,7 +101,7 @@ def _rng(seed) -> np.random.Generator:
         raise ValueError(f"seed must be an int, a tuple of ints or a np.random.Generator, got {seed!r}")
     return np.random.default_rng(seed)
 
-
+# %% ../nbs/01_masks.ipynb #7f43fa33
 def _check_ratio_bin(ratio_bin) -> tuple[float, float]:
     "`ratio_bin` as a (lo, hi) tuple of floats with 0 <= lo < hi <= 1, or a clear error."
     try:
@@ -112,7 +112,7 @@ def _check_ratio_bin(ratio_bin) -> tuple[float, float]:
         raise ValueError(f"ratio_bin must satisfy 0 <= lo < hi <= 1, got {ratio_bin!r}")
     return low, high
 
-
+# %% ../nbs/01_masks.ipynb #b366cd9b
 def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, scale: float):
     "Draw one random stroke, ellipse or blob of about `scale` pixels into `canvas` (uint8, in place)."
     height, width = canvas.shape
@@ -141,13 +141,13 @@ def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, scale: float):
         points = np.stack([x + radius * np.cos(angles), y + radius * np.sin(angles)], 1)
         cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], 1)
 
-
+# %% ../nbs/01_masks.ipynb #a09d58db
 def _clear_border(canvas: np.ndarray, margin: int):
     "Set the `margin`-pixel band along the image border to 0 (known), in place."
     if margin > 0:
         canvas[:margin], canvas[-margin:], canvas[:, :margin], canvas[:, -margin:] = 0, 0, 0, 0
 
-
+# %% ../nbs/01_masks.ipynb #38b41df8
 def irregular_mask(
     size: int,  # side of the square mask in pixels (at least 8)
     ratio_bin: tuple[float, float],  # hole ratio range (lo, hi): the result has lo < ratio < hi
@@ -237,12 +237,12 @@ def freeform_mask(
         canvas = canvas[::-1, :]
     return np.ascontiguousarray(canvas, dtype=np.float32)
 
-# %% ../nbs/01_masks.ipynb #2f1bc72c
+# %% ../nbs/01_masks.ipynb #89713be1
 def centre_masks(size: int) -> dict[str, list]:
     "The centre-hole evaluation set: one centre square for every image."
     return {"centre": [center_mask(size)]}
 
-
+# %% ../nbs/01_masks.ipynb #f481f769
 def irregular_masks(
     size: int,  # side of the square masks
     per_bin: int,  # masks drawn per bin
@@ -252,7 +252,7 @@ def irregular_masks(
     "`per_bin` seeded irregular masks for each hole-ratio bin (the same for every model)."
     return {b: [irregular_mask(size, b, seed=(seed, i, k)) for k in range(per_bin)] for i, b in enumerate(bins)}
 
-# %% ../nbs/01_masks.ipynb #7cee60af
+# %% ../nbs/01_masks.ipynb #d1aab03a
 def _to_array(mask, name: str) -> np.ndarray:
     "`mask` (array, tensor, PIL image, nested list) as a float64 array scaled to [0, 1]."
     if isinstance(mask, Image.Image):
@@ -278,7 +278,7 @@ def _to_array(mask, name: str) -> np.ndarray:
         )
     return array
 
-
+# %% ../nbs/01_masks.ipynb #b1e44a7d
 def _reduce_channels(array: np.ndarray, name: str) -> np.ndarray:
     "A 2-D (H, W) array from (H, W), (C, H, W), (H, W, C) or with leading size-1 dimensions."
     while array.ndim > 2 and array.shape[0] == 1:
@@ -297,7 +297,7 @@ def _reduce_channels(array: np.ndarray, name: str) -> np.ndarray:
         "channels, or (1, 1, H, W). For a batch, check each mask on its own."
     )
 
-
+# %% ../nbs/01_masks.ipynb #19668220
 def _resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
     "Nearest-neighbour resize of a 2-D array to (size, size), sampling at pixel centres."
     height, width = mask.shape
@@ -305,7 +305,7 @@ def _resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
     cols = np.minimum(((np.arange(size) + 0.5) * width / size).astype(np.int64), width - 1)
     return mask[rows[:, None], cols[None, :]]
 
-
+# %% ../nbs/01_masks.ipynb #68e3caf2
 def check_mask(
     mask,  # one mask: array, tensor or PIL image, (H, W), (C, H, W), (H, W, C) or (1, 1, H, W); 1 = hole
     size: int | None,  # side of the square mask wanted; None keeps the mask's own size
@@ -327,7 +327,7 @@ def check_mask(
         )
     return np.ascontiguousarray(binary)
 
-# %% ../nbs/01_masks.ipynb #747aa956
+# %% ../nbs/01_masks.ipynb #2e202b0f
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -345,7 +345,7 @@ def _read_grey(path: Path) -> np.ndarray:
         image = image.convert("RGB")
     return _reduce_channels(_to_array(np.asarray(image), str(path)), str(path))
 
-
+# %% ../nbs/01_masks.ipynb #54ca1af7
 def _white_is_hole(white_fraction: float) -> bool | None:
     "True / False when the white fraction says which colour is the hole, None when it is ambiguous."
     if 0 < white_fraction < 0.4:
@@ -354,7 +354,7 @@ def _white_is_hole(white_fraction: float) -> bool | None:
         return False
     return None
 
-
+# %% ../nbs/01_masks.ipynb #bcf88a70
 def load_mask(
     path,  # image file of one mask
     size: int | None,  # side of the square mask wanted (nearest resize); None keeps the file's size
@@ -375,7 +375,7 @@ def load_mask(
     hole = ~white if invert else white
     return check_mask(hole, size, name=str(path))
 
-
+# %% ../nbs/01_masks.ipynb #63b22674
 class MaskFolder:
     "The mask images under a folder (recursive, sorted), with one polarity, resized to `size`."
 
@@ -440,7 +440,7 @@ class MaskFolder:
     def __repr__(self) -> str:
         return f"MaskFolder({str(self.root)!r}, size={self.size}, {len(self)} masks, hole={'black' if self.invert else 'white'})"
 
-
+# %% ../nbs/01_masks.ipynb #225c0be5
 def bin_masks(
     folder,  # folder of mask images, or a MaskFolder
     invert: bool | None = None,  # polarity, as for MaskFolder (ignored when `folder` is a MaskFolder)
@@ -458,7 +458,7 @@ def bin_masks(
         warnings.warn(f"{len(outside)} of {len(masks)} masks under {masks.root} fall in no ratio bin (e.g. {outside[0].name})")
     return groups
 
-# %% ../nbs/01_masks.ipynb #fc1a7600
+# %% ../nbs/01_masks.ipynb #3415a175
 MASK_SET_FORMAT = "csa-nb-mask-set/1"
 
 
@@ -495,7 +495,7 @@ def write_mask_set(
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return out
 
-
+# %% ../nbs/01_masks.ipynb #6e05e49e
 def load_mask_set(
     root,  # folder written by write_mask_set / csa-masks
     size: int | None = None,  # side of the masks returned (nearest resize); None: the set's own size
@@ -519,7 +519,7 @@ def load_mask_set(
             raise ValueError(f"{root / name} does not hold the {len(entry['files'])} files its manifest lists; write the set again")
     return bins
 
-
+# %% ../nbs/01_masks.ipynb #eb76cab5
 def masks_cli(argv: Sequence[str] | None = None) -> int:
     "Console script `csa-masks`: write a fixed evaluation mask set (see `write_mask_set`)."
     parser = argparse.ArgumentParser(prog="csa-masks", description="Write a fixed irregular evaluation mask set, one folder per hole-ratio bin.")
@@ -616,7 +616,7 @@ class MaskSampler:
     def __repr__(self) -> str:
         return f"MaskSampler(kinds={self.kinds}, size={self.size})"
 
-# %% ../nbs/01_masks.ipynb #4b7a6af9
+# %% ../nbs/01_masks.ipynb #728f71c0
 def _as_mask_batch(mask) -> torch.Tensor:
     "`mask` ((H, W) array/tensor, (B, H, W) or (B, 1, H, W)) as a (B, 1, H, W) floating tensor."
     if not isinstance(mask, torch.Tensor):
@@ -633,7 +633,7 @@ def _as_mask_batch(mask) -> torch.Tensor:
         raise ValueError(f"mask of dtype {mask.dtype} has values up to {int(mask.max())}; pass 0/1 (1 = hole), e.g. mask / 255")
     return mask.float()
 
-
+# %% ../nbs/01_masks.ipynb #e17d520a
 def feature_hole_mask(
     mask,  # pixel mask, 1 = hole: (H, W) array/tensor or (B, 1, H, W) tensor
     size: int,  # side of the feature map, e.g. 32 for the CSA layer at 256 px; H / size must be a power of two

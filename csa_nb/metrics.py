@@ -49,7 +49,7 @@ def to_unit_range(
             "images in [0, 1] convert with x * 2 - 1")
     return ((image + 1) / 2).clamp(0, 1)
 
-# %% ../nbs/08_metrics.ipynb #b6bc2f7e
+# %% ../nbs/08_metrics.ipynb #e9400fbb
 def _pair(output, target):
     "Both images in [0, 1], batched, with equal shapes."
     output, target = to_unit_range(output, "output"), to_unit_range(target, "target")
@@ -57,11 +57,11 @@ def _pair(output, target):
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} must have the same shape")
     return output, target
 
-
+# %% ../nbs/08_metrics.ipynb #93f07576
 def _per_image(values: torch.Tensor, unbatched: bool) -> torch.Tensor:
     return values[0] if unbatched else values
 
-
+# %% ../nbs/08_metrics.ipynb #151b212e
 def l1_percent(
     output: torch.Tensor,  # (B, C, H, W) or (C, H, W) in [-1, 1], the composited result
     target: torch.Tensor,  # same shape, the ground truth
@@ -71,7 +71,7 @@ def l1_percent(
     output, target = _pair(output, target)
     return _per_image(100 * (output - target).abs().mean(dim=(1, 2, 3)), unbatched)
 
-
+# %% ../nbs/08_metrics.ipynb #e6fc3856
 def mean_squared_error(
     output: torch.Tensor,  # (B, C, H, W) or (C, H, W) in [-1, 1]
     target: torch.Tensor,  # same shape
@@ -81,7 +81,7 @@ def mean_squared_error(
     output, target = _pair(output, target)
     return _per_image((output - target).pow(2).mean(dim=(1, 2, 3)), unbatched)
 
-
+# %% ../nbs/08_metrics.ipynb #f7d27854
 def l2_percent(
     output: torch.Tensor,  # (B, C, H, W) or (C, H, W) in [-1, 1]
     target: torch.Tensor,  # same shape
@@ -89,7 +89,7 @@ def l2_percent(
     "Mean squared error in percent of the [0, 1] range, one value per image."
     return 100 * mean_squared_error(output, target)
 
-
+# %% ../nbs/08_metrics.ipynb #2cf08ba2
 def psnr(
     output: torch.Tensor,  # (B, C, H, W) or (C, H, W) in [-1, 1]
     target: torch.Tensor,  # same shape
@@ -115,7 +115,7 @@ def ssim(
         for o, t in zip(output, target)]
     return _per_image(torch.tensor(values, dtype=torch.float64), unbatched)
 
-# %% ../nbs/08_metrics.ipynb #c7b8da2d
+# %% ../nbs/08_metrics.ipynb #b20af633
 _ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet weights, which lpips loads
 _INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch_fid's Inception weights
 
@@ -123,7 +123,7 @@ _INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch_fid's Incept
 def _hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
-
+# %% ../nbs/08_metrics.ipynb #4dbad461
 def perceptual_metrics_status() -> dict[str, str]:
     "For 'lpips' and 'fid': 'available', or why the metric will be skipped."
     status = {}
@@ -141,7 +141,7 @@ def perceptual_metrics_status() -> dict[str, str]:
         status["fid"] = "available"
     return status
 
-
+# %% ../nbs/08_metrics.ipynb #0f448f1e
 def frechet_distance(
     features_a: np.ndarray,  # (N, D) features of one image set
     features_b: np.ndarray,  # (M, D) features of the other
@@ -162,7 +162,7 @@ def frechet_distance(
     root = root.real
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
 
-# %% ../nbs/08_metrics.ipynb #4fa95017
+# %% ../nbs/08_metrics.ipynb #788ea435
 class _Lpips:
     "LPIPS (AlexNet) from the `lpips` package, built only from weights already on disk."
     def __init__(self, device):
@@ -174,7 +174,7 @@ class _Lpips:
     def __call__(self, output, target):  # [-1, 1] batches -> (B,)
         return self.network(output.to(self.device), target.to(self.device)).flatten().double().cpu()
 
-
+# %% ../nbs/08_metrics.ipynb #4086ddad
 class _InceptionFeatures:
     "Pool3 Inception features from `pytorch_fid`, built only from weights already on disk."
     def __init__(self, device):
@@ -186,7 +186,7 @@ class _InceptionFeatures:
     def __call__(self, images):  # [-1, 1] batch -> (B, 2048)
         return self.network(((images + 1) / 2).to(self.device))[0].flatten(1).double().cpu().numpy()
 
-
+# %% ../nbs/08_metrics.ipynb #90dadc9a
 def _perceptual_models(perceptual: bool, device) -> tuple:
     "The LPIPS and Inception models asked for and present; a warning for each one skipped."
     if not perceptual:
@@ -215,7 +215,7 @@ def ratio_bin(
         return bin_label((above, 1.0))
     raise ValueError(f"hole ratio {ratio} lies in none of the bins {list(bins)}")
 
-# %% ../nbs/08_metrics.ipynb #19af080f
+# %% ../nbs/08_metrics.ipynb #ba578a9e
 def _as_image_tensor(item, index: int) -> torch.Tensor:
     "A dataset item as a (C, H, W) float tensor in [-1, 1]."
     if isinstance(item, (tuple, list)):
@@ -227,7 +227,7 @@ def _as_image_tensor(item, index: int) -> torch.Tensor:
                         f"got {type(item).__name__}{tuple(item.shape) if hasattr(item, 'shape') else ''}")
     return item.float()
 
-
+# %% ../nbs/08_metrics.ipynb #f2173055
 def _as_mask_array(mask) -> np.ndarray:
     "A mask as an (H, W) float32 array of 0/1, 1 = hole."
     if isinstance(mask, (str, Path)):
@@ -242,7 +242,7 @@ def _as_mask_array(mask) -> np.ndarray:
         raise ValueError(f"a mask must be (H, W) or (1, H, W), got shape {mask.shape}")
     return (mask > 0.5).astype(np.float32)
 
-
+# %% ../nbs/08_metrics.ipynb #9c8b2f68
 def pair_images_and_masks(
     num_images: int,  # how many images the dataset holds (or how many to use)
     masks,  # a sequence of masks, or a mapping bin label -> sequence of masks
@@ -263,7 +263,7 @@ def pair_images_and_masks(
         raise ValueError("no masks given: pass a non-empty list of masks, a MaskFolder or a mapping bin -> masks")
     return [(i, None, i % len(masks), masks) for i in range(num_images)]
 
-# %% ../nbs/08_metrics.ipynb #79218821
+# %% ../nbs/08_metrics.ipynb #5e513a22
 METRICS: dict[str, Callable] = {"l1_percent": l1_percent, "l2_percent": l2_percent, "psnr": psnr, "ssim": ssim}
 
 
@@ -285,7 +285,7 @@ def _run_batch(inpaint_fn, images, masks, batch_meta, lpips_model, inception, fe
                 features[key][meta["bin"]].append(row)
     return scores
 
-
+# %% ../nbs/08_metrics.ipynb #343908e5
 def evaluate_images(
     inpaint_fn: Callable,  # (B, 3, H, W) image with the hole erased, (B, 1, H, W) mask -> (B, 3, H, W) image, in [-1, 1]
     dataset: Sequence,  # items are (C, H, W) tensors in [-1, 1] (or tuples starting with one)
@@ -349,7 +349,7 @@ def evaluate_images(
     table.attrs["fid_features"] = features if inception is not None else None
     return table
 
-# %% ../nbs/08_metrics.ipynb #e4b5117b
+# %% ../nbs/08_metrics.ipynb #8341f2c7
 def bootstrap_mean(
     values: np.ndarray,  # one number per image
     samples: int = 2000,  # bootstrap resamples
@@ -362,7 +362,7 @@ def bootstrap_mean(
     means = values[np.random.default_rng(seed).integers(0, len(values), (samples, len(values)))].mean(1)
     return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
-
+# %% ../nbs/08_metrics.ipynb #ef8e98b3
 def paired_bootstrap(
     ours: np.ndarray,  # per-image metric of one method
     theirs: np.ndarray,  # the same images, another method
@@ -372,7 +372,7 @@ def paired_bootstrap(
     "Mean of `ours - theirs` and its 95 % bootstrap interval over images."
     return bootstrap_mean(np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float), samples, seed)
 
-# %% ../nbs/08_metrics.ipynb #1218a769
+# %% ../nbs/08_metrics.ipynb #21755b04
 def _bin_order(labels) -> list[str]:
     "Bin labels sorted by their lower bound when they look like '10-20%', else in first-seen order."
     def key(label):
@@ -382,7 +382,7 @@ def _bin_order(labels) -> list[str]:
             return (1, 0.0)
     return sorted(dict.fromkeys(labels), key=key)
 
-
+# %% ../nbs/08_metrics.ipynb #c0aa493d
 def summarize(
     per_image: pd.DataFrame,  # the output of `evaluate_images`
     metrics: Sequence[str] | None = None,  # metric columns to summarise (default: all present)
@@ -412,7 +412,7 @@ def summarize(
         rows.append(row)
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/08_metrics.ipynb #9e897e6e
 def evaluate(
     inpaint_fn: Callable,  # (B, 3, H, W) image with the hole erased, (B, 1, H, W) mask -> (B, 3, H, W) image, in [-1, 1]
     dataset: Sequence,  # items are (C, H, W) tensors in [-1, 1] (or tuples starting with one)
@@ -459,13 +459,13 @@ def model_inpaint_fn(
 
     return inpaint_fn
 
-# %% ../nbs/08_metrics.ipynb #cbf217a5
+# %% ../nbs/08_metrics.ipynb #a8a0b7ab
 def _format_cell(value, digits: int) -> str:
     if isinstance(value, (float, np.floating)):
         return "nan" if np.isnan(value) else ("inf" if np.isinf(value) else f"{value:.{digits}f}")
     return str(value)
 
-
+# %% ../nbs/08_metrics.ipynb #ac596169
 def to_markdown(
     table: pd.DataFrame,  # any table
     digits: int = 3,  # decimals of float cells
@@ -476,7 +476,7 @@ def to_markdown(
     lines = ["| " + " | ".join(_format_cell(v, digits) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *lines]) + "\n"
 
-
+# %% ../nbs/08_metrics.ipynb #d773f1e3
 def save_table(
     table: pd.DataFrame,  # e.g. the output of `evaluate`
     path_stem: str | Path,  # path without suffix: writes path_stem.csv and path_stem.md

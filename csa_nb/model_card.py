@@ -26,7 +26,7 @@ from .train import load_checkpoint
 __all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'hole_settings', 'compare_methods', 'verdicts', 'plain_colour_check', 'training_summary',
            'render_model_card', 'evaluation_sets', 'model_card']
 
-# %% ../nbs/12b_model_card.ipynb #c53b1f78
+# %% ../nbs/12b_model_card.ipynb #601bbf0c
 HOLE_BINS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))  # the irregular bins the card reports
 
 
@@ -39,7 +39,7 @@ def hole_settings(
     irregular = irregular_masks(size, masks_per_bin, seed, bins=HOLE_BINS)
     return {"centre": [center_mask(size)], **{bin_label(b): masks for b, masks in irregular.items()}}
 
-
+# %% ../nbs/12b_model_card.ipynb #fb06e8c2
 def compare_methods(
     methods: dict,  # method name -> inpaint_fn(image, mask) -> image
     sets: dict,  # evaluation set name -> dataset of (3, S, S) tensors in [-1, 1]
@@ -118,13 +118,13 @@ def training_summary(
             "sessions": len(sessions), "precision": sorted({s.get("precision", s.get("amp", "?")) for s in sessions}),
             "threads": sorted({s.get("threads") for s in sessions})}
 
-# %% ../nbs/12b_model_card.ipynb #c68958e6
+# %% ../nbs/12b_model_card.ipynb #870102c1
 def _fmt_margin(row, metric: str) -> str:
     "'+0.41 [+0.20, +0.63] yes' for one metric of a verdict row."
     return (f"{row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}] "
             f"{'**yes**' if row[f'{metric} wins'] else 'no'}")
 
-
+# %% ../nbs/12b_model_card.ipynb #584a674d
 def render_model_card(
     info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, recipe, data, masks, vgg_weights, training
     verdict: pd.DataFrame,  # `verdicts` of the checkpoint against the classical methods
@@ -194,7 +194,7 @@ def render_model_card(
               "- Larger photographs are inpainted at the model's size and the fill is upscaled: soft for large holes."]
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/12b_model_card.ipynb #bd0715b3
+# %% ../nbs/12b_model_card.ipynb #c86150ad
 def evaluation_sets(
     size: int,  # window side (the model's image size)
     corpus: str | Path | None = None,  # a photo corpus (data/prepare_photos.py): its test split
@@ -211,7 +211,7 @@ def evaluation_sets(
         sets[f"held out: mate-backgrounds ({len(windows.files)} photos)"] = windows
     return sets
 
-
+# %% ../nbs/12b_model_card.ipynb #3cfc02e4
 def model_card(
     checkpoint: str | Path | None = None,  # a checkpoint written by csa-train or tools/ship_checkpoint.py; None: the shipped one
     corpus: str | Path | None = None,  # photo corpus folder (its test split is scored)

@@ -26,7 +26,7 @@ __all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 
            'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
            'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
 
-# %% ../nbs/03_networks.ipynb #e10123b8
+# %% ../nbs/03_networks.ipynb #20f462c9
 def network_depth(
     image_size: int,  # side of the square input images
 ) -> int:
@@ -36,7 +36,7 @@ def network_depth(
                          "resize or crop the images to such a size")
     return image_size.bit_length() - 1
 
-
+# %% ../nbs/03_networks.ipynb #94db8086
 def level_channels(
     width: int,  # channels of the first layer (64 in the paper)
     level: int,  # number of down-samplings (0 = full resolution)
@@ -44,7 +44,7 @@ def level_channels(
     "Channels after `level` down-samplings: `width * 2**level`, capped at `8 * width`."
     return width * min(2 ** level, 8)
 
-# %% ../nbs/03_networks.ipynb #33cc5ffe
+# %% ../nbs/03_networks.ipynb #47ed4953
 HOLE_FILLS: dict[str, tuple[float, float, float]] = {
     "imagenet-mean": (2 * 0.485 - 1, 2 * 0.456 - 1, 2 * 0.406 - 1),
     "official": (2 * 123 / 255 - 1, 2 * 104 / 255 - 1, 2 * 117 / 255 - 1),
@@ -67,7 +67,7 @@ def erase_hole(
     colour = torch.tensor(HOLE_FILLS[fill], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
     return torch.where(mask > 0.5, colour, image)
 
-
+# %% ../nbs/03_networks.ipynb #e5d6651e
 def composite(
     known: torch.Tensor,  # (B, C, H, W): keeps its values outside the hole
     predicted: torch.Tensor,  # (B, C, H, W): supplies the values inside the hole
@@ -76,13 +76,13 @@ def composite(
     "`known * (1 - mask) + predicted * mask`: the prediction pasted into the hole."
     return known * (1 - mask) + predicted * mask
 
-# %% ../nbs/03_networks.ipynb #9f0a5dde
+# %% ../nbs/03_networks.ipynb #63e8f5d3
 def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
     "Mean of the four neighbours of every pixel, image borders replicated."
     padded = nn.functional.pad(u, (1, 1, 1, 1), mode="replicate")
     return 0.25 * (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:])
 
-
+# %% ../nbs/03_networks.ipynb #1696d1fe
 def _coarse_to_fine(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -108,7 +108,7 @@ def _coarse_to_fine(
         filled = torch.where(mask > 0.5, fill, image).to(dtype)
         return filled.contiguous(memory_format=torch.channels_last) if channels_last else filled
 
-
+# %% ../nbs/03_networks.ipynb #1ca90ead
 def _jacobi(
     u: torch.Tensor,  # (B, C, h, w) first guess
     hole: torch.Tensor,  # (B, 1, h, w) bool, the pixels to update
@@ -119,7 +119,7 @@ def _jacobi(
         u = torch.where(hole, _neighbour_mean(u), u)
     return u
 
-
+# %% ../nbs/03_networks.ipynb #ee887232
 @torch.no_grad()
 def harmonic_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
@@ -129,17 +129,17 @@ def harmonic_fill(
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
     return _coarse_to_fine(image, mask, lambda u, hole: _jacobi(u, hole, iterations))
 
-# %% ../nbs/03_networks.ipynb #7bd8770b
+# %% ../nbs/03_networks.ipynb #cdd71d9a
 def _interior_laplacian(u: torch.Tensor) -> torch.Tensor:
     "The 5-point Laplacian at the interior pixels: (..., H, W) -> (..., H-2, W-2)."
     return u[..., :-2, 1:-1] + u[..., 2:, 1:-1] + u[..., 1:-1, :-2] + u[..., 1:-1, 2:] - 4 * u[..., 1:-1, 1:-1]
 
-
+# %% ../nbs/03_networks.ipynb #c407bb11
 def _interior_laplacian_transposed(r: torch.Tensor) -> torch.Tensor:
     "The adjoint of `_interior_laplacian`: (..., H-2, W-2) -> (..., H, W) (the stencil is symmetric: zero-pad by 2, apply it)."
     return _interior_laplacian(nn.functional.pad(r, (2, 2, 2, 2)))
 
-
+# %% ../nbs/03_networks.ipynb #d40d5701
 def _biharmonic_cg(
     u: torch.Tensor,  # (N, 1, H, W) first guess; its known pixels are kept
     hole: torch.Tensor,  # (N, 1, H, W) bool, the pixels to solve for
@@ -160,7 +160,7 @@ def _biharmonic_cg(
         rr = rr_new
     return u
 
-
+# %% ../nbs/03_networks.ipynb #a4534ffd
 @torch.no_grad()
 def biharmonic_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
@@ -173,7 +173,7 @@ def biharmonic_fill(
         return _biharmonic_cg(u.reshape(b * c, 1, h, w), hole.expand(b, c, h, w).reshape(b * c, 1, h, w), iterations).reshape(b, c, h, w)
     return _coarse_to_fine(image, mask, relax)
 
-# %% ../nbs/03_networks.ipynb #fc48c543
+# %% ../nbs/03_networks.ipynb #ef557b90
 def blend_fills(
     harmonic: torch.Tensor,  # harmonic_fill's image
     biharmonic: torch.Tensor,  # biharmonic_fill's image
@@ -182,7 +182,7 @@ def blend_fills(
     "The blend `weight * harmonic + (1 - weight) * biharmonic` (the weight a number or a per-pixel map)."
     return weight * harmonic + (1 - weight) * biharmonic
 
-
+# %% ../nbs/03_networks.ipynb #ef35ef99
 def diffusion_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -221,7 +221,7 @@ def check_image_and_mask(
         raise ValueError("mask values must be 0 (known) or 1 (hole); threshold soft masks first, e.g. (mask > 0.5).float()")
     return mask.to(image.dtype).expand(image.shape[0], -1, -1, -1)
 
-# %% ../nbs/03_networks.ipynb #5724cb4b
+# %% ../nbs/03_networks.ipynb #c63f6cfd
 def init_weights(
     module: nn.Module,  # every Conv2d / ConvTranspose2d inside is re-initialised
     std: float = 0.02,  # standard deviation of the normal weights
@@ -234,7 +234,7 @@ def init_weights(
                 nn.init.zeros_(layer.bias)
     return module
 
-
+# %% ../nbs/03_networks.ipynb #bffb636b
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     "An affine InstanceNorm over `channels`, as the released code uses."
     return InstanceNorm2d(channels, affine=True)
@@ -292,7 +292,7 @@ class RoughNet(nn.Module):
             x = torch.cat([block(x), skip], dim=1)
         return self.head(x)
 
-# %% ../nbs/03_networks.ipynb #f9e2de10
+# %% ../nbs/03_networks.ipynb #efd910fd
 class RefinementEncoderLayer(nn.Module):
     "One encoder layer of Tab. 12: a dilated 4x4 stride-2 conv, then a 3x3 conv to `out_channels`; the norm after it is separate."
 
@@ -311,7 +311,7 @@ class RefinementEncoderLayer(nn.Module):
         "(B, in, H, W) -> (B, out, H/2, W/2), without the middle layer."
         return self.norm(self.widen(self.down(x)))
 
-
+# %% ../nbs/03_networks.ipynb #b1a1399a
 class RefinementDecoderLayer(nn.Module):
     "One decoder layer of Tab. 12: a 3x3 transposed conv to `out_channels`, then a 4x4 stride-2 transposed conv (doubles the size)."
 
@@ -329,7 +329,7 @@ class RefinementDecoderLayer(nn.Module):
         "(B, in, H, W) -> (B, out, 2H, 2W)."
         return self.body(x)
 
-# %% ../nbs/03_networks.ipynb #e270a5e8
+# %% ../nbs/03_networks.ipynb #5537a33b
 @dataclass
 class RefinementOutput:
     "What the refinement network returns: the image and the features the consistency loss needs."
@@ -338,12 +338,12 @@ class RefinementOutput:
     decoder_features: torch.Tensor  # same shape: the decoder tensor at that resolution, before the skip concatenation
     attention: Any = None  # the middle layer's attention (a tensor, or one per sample), when asked for and available
 
-
+# %% ../nbs/03_networks.ipynb #3bf31bb2
 def _accepts_return_attention(module: nn.Module) -> bool:
     "Whether `module.forward` takes a `return_attention` argument."
     return "return_attention" in inspect.signature(module.forward).parameters
 
-
+# %% ../nbs/03_networks.ipynb #7f0595fa
 def borrowable_hole(
     feature_mask: torch.Tensor,  # (B, 1, h, w) hole mask at the middle layer (1 = hole)
 ) -> torch.Tensor:
@@ -357,7 +357,7 @@ def borrowable_hole(
                   "(a smaller hole or a larger image avoids this)", stacklevel=2)
     return feature_mask * has_known[:, None, None, None].to(feature_mask.dtype)
 
-
+# %% ../nbs/03_networks.ipynb #7668a0ac
 class RefinementNet(nn.Module):
     "The refinement network of Tab. 12 with a middle layer after the 3x3 conv of encoder layer `csa_level`."
 
@@ -424,7 +424,7 @@ class RefinementNet(nn.Module):
             x = torch.cat([x, skips[level]], dim=1)
         return RefinementOutput(self.head(x), middle_features, decoder_features, attention)
 
-# %% ../nbs/03_networks.ipynb #42feded1
+# %% ../nbs/03_networks.ipynb #54c597bf
 class ConvMiddleLayer(nn.Module):
     "Tab. 6 'With Conv': a plain 3x3 convolution in place of the CSA layer (the mask is ignored)."
 
@@ -439,7 +439,7 @@ class ConvMiddleLayer(nn.Module):
     ) -> torch.Tensor:
         return self.conv(features)
 
-
+# %% ../nbs/03_networks.ipynb #919e7df4
 MIDDLE_LAYERS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {}
 
 
@@ -452,30 +452,30 @@ def register_middle_layer(
         return factory
     return register
 
-
+# %% ../nbs/03_networks.ipynb #1826f7d4
 @register_middle_layer("csa")
 def _csa_layer(channels: int, model_cfg: ModelConfig) -> nn.Module:
     from csa_nb.csa import CoherentSemanticAttention
     return CoherentSemanticAttention(similarity=model_cfg.similarity, backward=model_cfg.csa_backward)
 
-
+# %% ../nbs/03_networks.ipynb #0e341492
 @register_middle_layer("conv")
 def _conv_layer(channels: int, model_cfg: ModelConfig) -> nn.Module:
     return init_weights(ConvMiddleLayer(channels))
 
-
+# %% ../nbs/03_networks.ipynb #e3e47a67
 @register_middle_layer("ca")
 def _contextual_attention_layer(channels: int, model_cfg: ModelConfig) -> nn.Module:
     from csa_nb.attention import ContextualAttention
     return ContextualAttention()
 
-
+# %% ../nbs/03_networks.ipynb #09433560
 @register_middle_layer("shift")
 def _shift_layer(channels: int, model_cfg: ModelConfig) -> nn.Module:
     from csa_nb.attention import ShiftLayer
     return ShiftLayer()
 
-
+# %% ../nbs/03_networks.ipynb #e4e9e146
 def build_middle_layer(
     name: str,  # a key of MIDDLE_LAYERS
     channels: int,  # feature channels at the middle layer
@@ -504,7 +504,7 @@ def known_statistics(
         variance = (((image - mean) ** 2) * known).sum((1, 2, 3), keepdim=True) / (count * image.shape[1])
         return mean, variance.sqrt().clamp_min(floor)
 
-# %% ../nbs/03_networks.ipynb #04599e00
+# %% ../nbs/03_networks.ipynb #cdeb77c6
 @dataclass
 class GeneratorOutput:
     "Everything a generator returns; fields a model does not have are None."
@@ -516,7 +516,7 @@ class GeneratorOutput:
     feature_mask: torch.Tensor | None = None  # (B, 1, h, w): the hole at the middle layer (App. A)
     attention: Any = None  # the middle layer's attention as it returns it (CSA: one matrix per sample), when asked for
 
-
+# %% ../nbs/03_networks.ipynb #4811b325
 class CSAGenerator(nn.Module):
     "Rough network (Tab. 3) + refinement network with a middle layer (Tab. 12), as in Fig. 2."
 
@@ -586,7 +586,7 @@ def count_parameters(module: nn.Module) -> int:
     "Number of trainable parameters in `module`."
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-# %% ../nbs/03_networks.ipynb #6caf953c
+# %% ../nbs/03_networks.ipynb #91be6b65
 class InpaintingModel(nn.Module, metaclass=abc.ABCMeta):
     "Base of every trainable inpainting model: a generator, its discriminators and the losses of one training step."
 
@@ -636,7 +636,7 @@ class InpaintingModel(nn.Module, metaclass=abc.ABCMeta):
     def generator_loss(self, image: torch.Tensor, mask: torch.Tensor, output: GeneratorOutput) -> tuple[torch.Tensor, dict[str, float]]:
         "The generator's loss on one batch and a dict of floats to log."
 
-
+# %% ../nbs/03_networks.ipynb #d7bce0ae
 MODELS: dict[str, type[InpaintingModel]] = {}
 MODEL_MODULES = ("csa_nb.csa_model", "csa_nb.baselines")  # imported by build_model to fill MODELS
 
@@ -655,13 +655,13 @@ def register_model(
         return cls
     return register
 
-
+# %% ../nbs/03_networks.ipynb #46de76c9
 def _import_model_modules():
     "Import the modules that register models (they sit above this one, so they are imported when first needed)."
     for module in MODEL_MODULES:
         importlib.import_module(module)
 
-
+# %% ../nbs/03_networks.ipynb #06f11450
 def _registered_model(
     config: ExperimentConfig,  # model.name picks the registered model
 ) -> type[InpaintingModel]:
@@ -672,14 +672,14 @@ def _registered_model(
         raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}; set model.name in the config")
     return MODELS[name]
 
-
+# %% ../nbs/03_networks.ipynb #1749f33f
 def build_model(
     config: ExperimentConfig,  # model.name picks the registered model; the whole config is passed to it
 ) -> InpaintingModel:
     "The registered model `config.model.name`, built from `config`."
     return _registered_model(config)(config)
 
-
+# %% ../nbs/03_networks.ipynb #e377bcd2
 def build_generator(
     config: ExperimentConfig,  # model and data.image_size describe the generator
 ) -> nn.Module:

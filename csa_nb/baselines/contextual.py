@@ -35,7 +35,7 @@ def spatial_discount(
         distance = distance + eroded
     return (gamma ** distance * hole).to(mask.dtype)
 
-# %% ../../nbs/07c_contextual.ipynb #df2cd9d3
+# %% ../../nbs/07c_contextual.ipynb #aff10b73
 def hole_boxes(
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
 ) -> list[tuple[int, int, int, int]]:
@@ -49,7 +49,7 @@ def hole_boxes(
             boxes.append((int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1))
     return boxes
 
-
+# %% ../../nbs/07c_contextual.ipynb #9784a7c2
 def local_crops(
     images: torch.Tensor,  # (B, C, H, W)
     boxes: list[tuple[int, int, int, int]],  # from `hole_boxes`
@@ -65,7 +65,7 @@ def local_crops(
         crops.append(crop)
     return torch.cat(crops)
 
-# %% ../../nbs/07c_contextual.ipynb #8ae9022f
+# %% ../../nbs/07c_contextual.ipynb #734ffba4
 class WGANCritic(nn.Module):
     "DeepFill v1's WGAN critic: four 5x5 stride-2 convs (LeakyReLU 0.2), then one linear score."
     def __init__(
@@ -88,7 +88,7 @@ class WGANCritic(nn.Module):
             raise ValueError(f"WGANCritic was built for {self.image_size}x{self.image_size} inputs, got {tuple(image.shape[-2:])}")
         return self.score(self.convs(image).flatten(1))
 
-
+# %% ../../nbs/07c_contextual.ipynb #c9d053f8
 def gradient_penalty(
     critic: nn.Module,  # scores (B, 1)
     real: torch.Tensor,  # (B, 3, S, S)
@@ -103,7 +103,7 @@ def gradient_penalty(
     norms = (gradients.square() * mask).flatten(1).sum(1).sqrt()
     return (norms - 1).square().mean()
 
-# %% ../../nbs/07c_contextual.ipynb #77174643
+# %% ../../nbs/07c_contextual.ipynb #6196c2f4
 CA_LOSS_WEIGHTS = {"l1_discounted": 1.2, "ae": 1.2, "adversarial": 0.001}  # the generator's terms
 CA_COARSE_WEIGHT = 1.2  # the coarse output's weight against the refined one, inside l1_discounted and ae
 CA_GRADIENT_PENALTY = 10.0  # the critics' gradient penalty weight
@@ -117,20 +117,20 @@ def _local_crops(context: LossContext) -> list[torch.Tensor]:
     return context.once("local", lambda: context.model._local(image, mask, image, output.rough, output.refined,
                                                               output.composited, spatial_discount(mask, CA_DISCOUNT_GAMMA)))
 
-
+# %% ../../nbs/07c_contextual.ipynb #c43f0d06
 def _discounted_l1_term(context: LossContext) -> torch.Tensor:
     "Spatially discounted L1 of the coarse and refined outputs on the local crop."
     real, coarse, refined, _, discount, _ = _local_crops(context)
     return CA_COARSE_WEIGHT * ((real - coarse).abs() * discount).mean() + ((real - refined).abs() * discount).mean()
 
-
+# %% ../../nbs/07c_contextual.ipynb #d3317013
 def _known_l1_term(context: LossContext) -> torch.Tensor:
     "L1 of the coarse and refined outputs on the known region ('ae'), normalised by the known fraction."
     image, output, known = context.image, context.output, 1 - context.mask
     return (CA_COARSE_WEIGHT * ((image - output.rough).abs() * known).mean() + ((image - output.refined).abs() * known).mean()) \
         / known.mean().clamp_min(1e-6)
 
-
+# %% ../../nbs/07c_contextual.ipynb #0b3f5282
 def _adversarial_term(context: LossContext) -> torch.Tensor:
     "The WGAN generator term: minus the global and local critics' mean scores of the composite."
     critics = context.discriminators

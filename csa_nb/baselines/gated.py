@@ -49,12 +49,12 @@ class DeepFillConv2d(nn.Module):
         features, gating = x.split(self.out_channels, dim=1)
         return F.elu(features) * torch.sigmoid(gating)
 
-# %% ../../nbs/07b_gated.ipynb #c6f8a1d1
+# %% ../../nbs/07b_gated.ipynb #a04f2294
 def _resize_mask_nearest(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     "The mask at `size` by nearest neighbour (DeepFill's resize_mask_like)."
     return F.interpolate(mask, size=size, mode="nearest")
 
-
+# %% ../../nbs/07b_gated.ipynb #cb8f6421
 class CoarseToFineGenerator(nn.Module):
     "DeepFill's coarse network + two-branch refinement network with contextual attention (v1 plain, v2 gated)."
     def __init__(
@@ -121,7 +121,7 @@ class CoarseToFineGenerator(nn.Module):
         return GeneratorOutput(rough=coarse, refined=refined, composited=composite(image, refined, mask),
                                feature_mask=feature_mask, attention=attention if return_attention else None)
 
-# %% ../../nbs/07b_gated.ipynb #728f1255
+# %% ../../nbs/07b_gated.ipynb #f35c55e6
 class SNPatchGANDiscriminator(nn.Module):
     "DeepFill v2's SN-PatchGAN: six spectrally normalised 5x5 stride-2 convs on [image, mask]; one score per patch."
     def __init__(
@@ -144,12 +144,12 @@ class SNPatchGANDiscriminator(nn.Module):
             x = F.leaky_relu(layer(x), 0.2)
         return x.flatten(1)
 
-
+# %% ../../nbs/07b_gated.ipynb #3bb4f7d7
 def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     "0.5 E[relu(1 - D(real))] + 0.5 E[relu(1 + D(fake))]."
     return 0.5 * F.relu(1 - real_scores).mean() + 0.5 * F.relu(1 + fake_scores).mean()
 
-
+# %% ../../nbs/07b_gated.ipynb #ed8239ed
 def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     "-E[D(fake)]."
     return -fake_scores.mean()

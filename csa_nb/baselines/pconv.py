@@ -136,19 +136,19 @@ def total_variation_loss(
             ((composite[..., 1:, :] - composite[..., :-1, :]).abs() * down).sum()
     return total / composite.numel()
 
-# %% ../../nbs/07a_pconv.ipynb #26e67df1
+# %% ../../nbs/07a_pconv.ipynb #c5b3231f
 def _vgg_features(context: LossContext) -> tuple[dict, dict, dict]:
     "VGG16 pool1-3 of the ground truth, the prediction and the composite (computed once per step)."
     vgg, output = context.vgg, context.output
     return context.once("vgg", lambda: (vgg(context.image), vgg(output.refined), vgg(output.composited)))
 
-
+# %% ../../nbs/07a_pconv.ipynb #f793d361
 def _perceptual_term(context: LossContext) -> torch.Tensor:
     "L_perceptual: L1 between the VGG16 features of the prediction / composite and those of the ground truth."
     target, out, comp = _vgg_features(context)
     return sum(F.l1_loss(out[p], target[p]) + F.l1_loss(comp[p], target[p]) for p in PCONV_VGG_LAYERS)
 
-
+# %% ../../nbs/07a_pconv.ipynb #6a7bac11
 def _style_term(context: LossContext) -> torch.Tensor:
     "L_style_out + L_style_comp: L1 between Gram matrices of the VGG16 features."
     target, out, comp = _vgg_features(context)
@@ -178,7 +178,7 @@ def partial_conv_loss(
     total, terms = weighted_objective(PCONV_TERMS, weights, LossContext(target, hole, output, vgg=vgg))
     return total, {name: float(value.detach()) for name, value in terms.items()}
 
-# %% ../../nbs/07a_pconv.ipynb #73b18085
+# %% ../../nbs/07a_pconv.ipynb #4825fb4f
 class PartialConvGenerator(nn.Module):
     "The PC generator: `forward(image, mask) -> GeneratorOutput`."
     def __init__(self, image_size: int, width: int):
@@ -196,7 +196,7 @@ class PartialConvGenerator(nn.Module):
         prediction = self.unet(image * (1 - hole), hole)
         return GeneratorOutput(rough=None, refined=prediction, composited=composite(image, prediction, hole))
 
-
+# %% ../../nbs/07a_pconv.ipynb #f843ee35
 @register_model("pconv")
 class PartialConvModel(InpaintingModel):
     "Partial convolutions (Liu et al. 2018) with the published loss; no adversary."

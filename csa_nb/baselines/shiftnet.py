@@ -94,7 +94,7 @@ def guidance_loss(
     "Mean squared difference of the two features inside the hole (zero elsewhere), over all elements."
     return F.mse_loss(decoder_features * feature_mask, target_features.detach() * feature_mask)
 
-# %% ../../nbs/07d_shiftnet.ipynb #1be92972
+# %% ../../nbs/07d_shiftnet.ipynb #503ba3b3
 def _guidance_term(context: LossContext) -> torch.Tensor:
     "The guidance loss against phi_l(I_gt), the generator's own encoder feature of the ground truth."
     generator = context.model.generator
@@ -102,7 +102,7 @@ def _guidance_term(context: LossContext) -> torch.Tensor:
         target = generator.encode(context.image)[generator.shift_level - 1]
     return guidance_loss(context.output.decoder_features, target, context.output.feature_mask)
 
-
+# %% ../../nbs/07d_shiftnet.ipynb #9e50f86e
 def _adversarial_term(context: LossContext) -> torch.Tensor:
     "The vanilla GAN generator loss: the PatchGAN should call the output real."
     fake = context.discriminators["patch"](context.output.refined)
