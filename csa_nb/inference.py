@@ -202,14 +202,12 @@ def _load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
     "The generator stored in the checkpoint at `path`, and the checkpoint's config."
     from csa_nb.config import config_from_dict
     from csa_nb.networks import build_generator
-    from csa_nb.train import load_checkpoint
+    from csa_nb.train import generator_weights, load_checkpoint
     stored = load_checkpoint(path)
     config = config_from_dict(stored["config"])
     generator = build_generator(config)  # the registered model's generator alone, whichever model it is
-    prefix = "generator."
-    weights = {name[len(prefix):]: value for name, value in stored["model"].items() if name.startswith(prefix)}
     try:
-        generator.load_state_dict(weights)
+        generator.load_state_dict(generator_weights(stored))
     except RuntimeError as error:
         raise InputError(f"the generator weights in {path} do not fit the model its config describes: "
                          f"{str(error).splitlines()[0]}") from None

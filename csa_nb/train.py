@@ -49,7 +49,7 @@ __all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKP
            'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers',
            'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
            'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
-           'check_train_config', 'train', 'warm_start', 'load_model', 'cli_config', 'main']
+           'check_train_config', 'train', 'generator_weights', 'warm_start', 'load_model', 'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #f7b0b364
 @dataclass
@@ -867,17 +867,22 @@ def _build_run(
                 generator_optimizer, discriminator_optimizer, discriminator_parameters, scalers,
                 describe_vgg_weights(config, model))
 
-# %% ../nbs/10_train.ipynb #e372a43c
+# %% ../nbs/10_train.ipynb #95f9024b
+def generator_weights(
+    checkpoint: dict,  # a loaded checkpoint (load_checkpoint)
+) -> dict:
+    "The state dict of the checkpoint's generator alone (its `generator.` entries, the prefix removed)."
+    prefix = "generator."
+    return {name[len(prefix):]: value for name, value in checkpoint["model"].items() if name.startswith(prefix)}
+
+# %% ../nbs/10_train.ipynb #41b72389
 def warm_start(
     model: nn.Module,  # the InpaintingModel about to train (its `generator` is overwritten)
     path: str | Path,  # the last.pt of the run to start from
 ):
     "Load the generator weights of the checkpoint at `path` into `model.generator` (all of them, each with its shape)."
-    checkpoint = load_checkpoint(Path(path))
-    prefix = "generator."
-    weights = {k[len(prefix):]: v for k, v in checkpoint["model"].items() if k.startswith(prefix)}
     try:
-        model.generator.load_state_dict(weights)
+        model.generator.load_state_dict(generator_weights(load_checkpoint(Path(path))))
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
         raise CheckpointError(f"train.init_from {path}: its generator does not fit this run's ({first}); start from a run "
