@@ -94,6 +94,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (CUDA only); auto: bf16 where the CPU/GPU has it, else fp16 on CUDA, else fp32
     warmup_steps: int = 0  # first steps train the generator on the reconstruction loss alone (no discriminators, no VGG)
+    warmup_loss: str = "l1"  # the warm-up's reconstruction error: l1 (Eq. 7) | l2 (mean squared error, which PSNR measures)
     deterministic: bool = False
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     finetune_step: int = 0  # steps after this one are the second phase: lr `finetune_lr`, model.start_finetuning() (0: none)

@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from .config import LossConfig
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'reconstruction_loss', 'match_feature_shape', 'consistency_loss',
-           'ralsgan_discriminator_loss', 'ralsgan_generator_loss', 'LossContext', 'register_loss_term',
-           'reconstruction_term', 'consistency_term', 'input_layer', 'feature_layers', 'discriminator_scores',
-           'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective', 'warmup_objective']
+__all__ = ['RECONSTRUCTION_ERRORS', 'CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'reconstruction_loss', 'match_feature_shape',
+           'consistency_loss', 'ralsgan_discriminator_loss', 'ralsgan_generator_loss', 'LossContext',
+           'register_loss_term', 'reconstruction_term', 'consistency_term', 'input_layer', 'feature_layers',
+           'discriminator_scores', 'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective',
+           'warmup_objective']
 
 # %% ../nbs/05_losses.ipynb #9768ace6
 def _check_same_shape(**tensors):
@@ -27,17 +28,23 @@ def _check_same_shape(**tensors):
     if len(set(shapes.values())) > 1:
         raise ValueError(f"shapes must match: {shapes}")
 
-# %% ../nbs/05_losses.ipynb #5f21f92e
+# %% ../nbs/05_losses.ipynb #f8fcaf54
+RECONSTRUCTION_ERRORS = {"l1": torch.abs, "l2": torch.square}  # per-element error of `reconstruction_loss` by name
+
+# %% ../nbs/05_losses.ipynb #86947e56
 def reconstruction_loss(
     rough: torch.Tensor | None,  # I_p, (B, 3, H, W); None for a one-stage generator (the refined term alone)
     refined: torch.Tensor,  # I_r, (B, 3, H, W)
     target: torch.Tensor,  # I_gt, (B, 3, H, W)
+    error: str = "l1",  # l1: Eq. 7 | l2: mean squared error (the error PSNR measures; a warm-up option, `train.warmup_loss`)
 ) -> torch.Tensor:
-    "Eq. 7: mean L1 of the rough and of the refined prediction against the ground truth."
+    "Eq. 7: mean L1 (or, with error='l2', mean squared error) of the rough and of the refined prediction against the ground truth."
     _check_same_shape(**({} if rough is None else {"rough": rough}), refined=refined, target=target)
-    target = target.float()
-    if rough is None: return (refined.float() - target).abs().mean()
-    return (rough.float() - target).abs().mean() + (refined.float() - target).abs().mean()
+    if error not in RECONSTRUCTION_ERRORS:
+        raise ValueError(f"unknown reconstruction error '{error}'; choose one of {', '.join(RECONSTRUCTION_ERRORS)}")
+    target, elementwise = target.float(), RECONSTRUCTION_ERRORS[error]
+    if rough is None: return elementwise(refined.float() - target).mean()
+    return elementwise(rough.float() - target).mean() + elementwise(refined.float() - target).mean()
 
 # %% ../nbs/05_losses.ipynb #850eac6e
 def match_feature_shape(
@@ -262,9 +269,10 @@ def warmup_objective(
     image: torch.Tensor,  # I_gt, (B, 3, S, S) in [-1, 1]
     mask: torch.Tensor,  # (B, 1, S, S), 1 = hole
     output: Any,  # the generator's GeneratorOutput for (image, mask), with its graph
+    error: str = "l1",  # `train.warmup_loss`: l1 (Eq. 7) | l2 (mean squared error)
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    "The warm-up loss (`train.warmup_steps`): Eq. 7's L1 of the rough and refined outputs against the truth, and floats to log."
-    total = reconstruction_loss(output.rough, output.refined, image)
+    "The warm-up loss (`train.warmup_steps`): Eq. 7's L1 (or L2) of the rough and refined outputs against the truth, and floats to log."
+    total = reconstruction_loss(output.rough, output.refined, image, error)
     with torch.no_grad():
         hole = mask.expand_as(image)
         l1_hole = ((output.refined.float() - image).abs() * hole).sum().item() / max(hole.sum().item(), 1.0)

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import (RESUMABLE_SETTINGS, ExperimentConfig, config_from_dict, config_to_dict, load_config, parse_override,
                            resolve_epochs, save_config)
 from .data import sha256_file
-from .losses import warmup_objective
+from .losses import RECONSTRUCTION_ERRORS, warmup_objective
 from .networks import composite
 from .vgg import HED_DESCRIPTION
 
@@ -432,6 +432,7 @@ class StepParts:
     discriminator_scaler: Any = None
     autocast_dtype: torch.dtype | None = None  # bf16 / fp16 autocast (`Precision.autocast_dtype`)
     warmup_steps: int = 0  # steps 1..warmup_steps train the generator on `csa_nb.losses.warmup_objective` alone
+    warmup_loss: str = "l1"  # its reconstruction error (`train.warmup_loss`): l1 | l2
 
 # %% ../nbs/10_train.ipynb #96264b29
 def _backward_step(loss, optimizer, scaler):
@@ -480,7 +481,8 @@ def training_step(
         logs.update({f"d_{k}": v for k, v in d_logs.items()})
     parts.generator_optimizer.zero_grad(set_to_none=True)
     with autocast:
-        g_loss, g_logs = (warmup_objective if warmup else model.generator_loss)(image, mask, output)
+        g_loss, g_logs = (warmup_objective(image, mask, output, parts.warmup_loss) if warmup
+                          else model.generator_loss(image, mask, output))
     bad = first_nonfinite(g_loss, g_logs, "generator")
     if _any_rank(bad is not None, image.device):
         raise TrainingDiverged(step, *(bad or ("generator loss (on another process)", float("nan"))), checkpoint)
@@ -717,6 +719,8 @@ def check_train_config(config: ExperimentConfig, device: torch.device):
     for name in ("checkpoint_every", "sample_every", "log_every", "val_every"):
         if getattr(t, name) < 0: raise ValueError(f"train.{name} must be >= 0 (0 turns it off), got {getattr(t, name)}")
     if t.warmup_steps < 0: raise ValueError(f"train.warmup_steps must be >= 0 (0: no warm-up), got {t.warmup_steps}")
+    if t.warmup_loss not in RECONSTRUCTION_ERRORS:
+        raise ValueError(f"train.warmup_loss must be one of {', '.join(RECONSTRUCTION_ERRORS)}, got '{t.warmup_loss}'")
     if t.finetune_step < 0: raise ValueError(f"train.finetune_step must be >= 0 (0: no second phase), got {t.finetune_step}")
     if t.finetune_step and t.finetune_lr <= 0: raise ValueError(f"train.finetune_lr must be > 0, got {t.finetune_lr}")
     resolve_precision(t.precision, device)  # refuses unknown names and fp16 off CUDA
@@ -936,7 +940,7 @@ def _step_parts(run: _Run) -> StepParts:
                 for name, d in model.discriminators.items()})
     return StepParts(model, generator, ddp_discriminators, run.generator_optimizer, run.discriminator_optimizer,
                      run.discriminator_parameters, run.scalers["generator"], run.scalers["discriminators"],
-                     run.precision.autocast_dtype, run.config.train.warmup_steps)
+                     run.precision.autocast_dtype, run.config.train.warmup_steps, run.config.train.warmup_loss)
 
 # %% ../nbs/10_train.ipynb #8a22420a
 def _preview_batches(
