@@ -959,7 +959,7 @@ def _preview_batches(
                 try:
                     from csa_nb.data import build_dataset
                     validation_dataset = build_dataset(config.data, "val")
-                except (ImportError, ValueError, FileNotFoundError, KeyError) as error:
+                except (ValueError, FileNotFoundError, KeyError) as error:
                     warnings.warn(f"no validation set, validation metrics are skipped: {error}")
             if validation_dataset is not None and len(validation_dataset):
                 count = min(16, len(validation_dataset))
