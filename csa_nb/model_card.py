@@ -242,7 +242,8 @@ def model_card(
     t, d = config.train, config.data
     recipe = (f"hole fill `{m.hole_fill}`" + (f" (harmonic weight {m.harmonic_weight}, learned per pixel)" if m.hole_fill == "blend" else "")
               + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "
-              f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`")
+              f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, "
+              f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`")
     data = (f"`{d.dataset}`" + (f" at `{d.root}`" if d.root else "") + f" (train split), {d.image_size} px, resize `{d.resize}`"
             + (", flips" if d.flip else ""))
     masks = f"`{config.masks.kind}`" + (f", weights {config.masks.weights}" if config.masks.kind == "mixed" else "") + (
