@@ -28,7 +28,7 @@ class DataConfig:
     dataset: str = "builtin"  # builtin | folder | celeba | places2 | paris
     root: str | None = None  # user path to the dataset (None for builtin)
     image_size: int = 256  # square side the networks see
-    resize: str = "resize"  # resize | center-crop | random-crop (random-crop implies training-time crops)
+    resize: str = "resize"  # resize | center-crop | random-crop | random-scale-crop (the random ones: training-time crops)
     flip: bool = True  # random horizontal flips during training
     categories: list[str] | None = None  # Places2 scene categories, e.g. ['butte']
     split_seed: int = 0  # seed of split-by-seed for plain folders
@@ -102,6 +102,7 @@ class TrainConfig:
     epochs: float = 0  # > 0: the run lasts this many passes over the training set and sets `steps` (see resolve_epochs)
     lr_decay_start: float = 1.0  # fraction of the run after which the lr falls linearly to 0 at the last step; 1: constant lr
     init_from: str = ""  # another run's last.pt whose generator weights start this run (e.g. a shared warm-up); "": from the seed
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's weights (this decay per step); validation, evaluation and shipping use it. 0: off
 
 # %% ../nbs/00_config.ipynb #3e09579c
 @dataclass

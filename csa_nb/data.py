@@ -177,7 +177,7 @@ def tensor_to_image(
     return Image.fromarray(values.permute(1, 2, 0).numpy())  # (H, W, 3) uint8 -> mode RGB
 
 # %% ../nbs/00_data.ipynb #ac011a98
-RESIZE_POLICIES = ("resize", "center-crop", "random-crop")
+RESIZE_POLICIES = ("resize", "center-crop", "random-crop", "random-scale-crop")
 
 
 def _check_resize(resize: str) -> str:
@@ -195,14 +195,16 @@ def _check_size(image_size) -> int:
 def fit_image(
     image: Image.Image,  # RGB image of any size
     size: int,  # side S of the square output
-    resize: str = "resize",  # resize | center-crop | random-crop
+    resize: str = "resize",  # resize | center-crop | random-crop | random-scale-crop
 ) -> Image.Image:
-    "`image` made S x S by the `resize` policy (random-crop draws from torch's generator)."
+    "`image` made S x S by the `resize` policy (the random policies draw from torch's generator)."
     _check_resize(resize)
     if resize == "resize":
         return image if image.size == (size, size) else image.resize((size, size), Image.BILINEAR)
     width, height = image.size
     scale = size / min(width, height)
+    if resize == "random-scale-crop" and scale < 1:  # anywhere from the whole short side to the stored pixels
+        scale += (1 - scale) * float(torch.rand(()))
     new_width, new_height = max(size, round(width * scale)), max(size, round(height * scale))
     if (new_width, new_height) != (width, height):
         image = image.resize((new_width, new_height), Image.BILINEAR)
@@ -225,7 +227,7 @@ class ImageFolderDataset(Dataset):
         self,
         root: str | Path,  # folder of images (searched recursively)
         image_size: int,  # side S of the square tensors
-        resize: str = "resize",  # resize | center-crop | random-crop
+        resize: str = "resize",  # resize | center-crop | random-crop | random-scale-crop
         flip: bool = False,  # random horizontal flips (training)
         files: Sequence[str | Path] | None = None,  # use these files (relative to `root`, or absolute) instead of listing it
         what: str = "image folder",  # how error messages name `root`
@@ -345,7 +347,7 @@ def folder_dataset(
     root: str | Path,  # image folder, optionally with train/ val/ test/ sub-folders or list files
     split: str,  # train | val | test
     image_size: int,  # side S of the square tensors
-    resize: str = "resize",  # resize | center-crop | random-crop
+    resize: str = "resize",  # resize | center-crop | random-crop | random-scale-crop
     flip: bool = False,  # random horizontal flips
     seed: int = 0,  # seed of split_by_seed when the folder has no split of its own
     fractions: Sequence[float] = (0.8, 0.1, 0.1),  # train/val/test shares for split_by_seed
@@ -398,7 +400,7 @@ def celeba_dataset(
     root: str | Path,  # folder holding img_align_celeba/ and list_eval_partition.txt
     split: str,  # train | val | test (official partitions 0, 1, 2)
     image_size: int = 256,  # side S of the square tensors
-    resize: str = "resize",  # resize (paper) | center-crop | random-crop
+    resize: str = "resize",  # resize (paper) | center-crop | random-crop | random-scale-crop
     flip: bool = False,  # random horizontal flips
 ) -> ImageFolderDataset:
     "The official CelebA train/val/test partition of the aligned images under `root`."
@@ -468,7 +470,7 @@ def places2_dataset(
     split: str,  # train | val | test
     categories: Sequence[str] | None = None,  # scene categories, e.g. ['butte', 'canyon']; None = all images
     image_size: int = 256,  # side S of the square tensors
-    resize: str = "resize",  # resize | center-crop | random-crop
+    resize: str = "resize",  # resize | center-crop | random-crop | random-scale-crop
     flip: bool = False,  # random horizontal flips
 ) -> ImageFolderDataset:
     "Places2 images of `split`, optionally only of the given scene `categories`."
@@ -524,7 +526,7 @@ def paris_dataset(
     root: str | Path,  # folder holding paris_train_original/ and paris_eval_gt/
     split: str,  # train | val | test (val and test are both paris_eval_gt/)
     image_size: int = 256,  # side S of the square tensors
-    resize: str = "resize",  # resize | center-crop | random-crop
+    resize: str = "resize",  # resize | center-crop | random-crop | random-scale-crop
     flip: bool = False,  # random horizontal flips
 ) -> ImageFolderDataset:
     "Paris StreetView: paris_train_original/ for train, paris_eval_gt/ for val and test."
@@ -796,7 +798,7 @@ def build_dataset(
     resize = _check_resize(data_config.resize)
     train = split == "train"
     flip = bool(data_config.flip) and train
-    if not train and resize == "random-crop":
+    if not train and resize in ("random-crop", "random-scale-crop"):
         resize = "center-crop"
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)}")

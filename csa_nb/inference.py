@@ -256,11 +256,11 @@ def shipping_checkpoint(
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
 ) -> Path:
     "Write a generator-only copy of the checkpoint `source` for inference; return its path."
-    from csa_nb.train import load_checkpoint, save_checkpoint
+    from csa_nb.train import generator_weights, load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
-    weights = {name: (value.half() if half and value.is_floating_point() else value).clone()
-               for name, value in stored["model"].items() if name.startswith("generator.")}
-    slim = dict(stored, model=weights, optimizers={}, rng={})
+    weights = {f"generator.{name}": (value.half() if half and value.is_floating_point() else value).clone()
+               for name, value in generator_weights(stored).items()}  # the weight average, when the run kept one
+    slim = dict(stored, model=weights, optimizers={}, rng={}, generator_average=None)
     return save_checkpoint(slim, out)
 
 # %% ../nbs/11_inference.ipynb #fa106f83

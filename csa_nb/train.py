@@ -49,7 +49,8 @@ __all__ = ['PRECISIONS', 'INFERENCE_BF16_MIN_WORK', 'CHECKPOINT_FORMAT', 'CHECKP
            'first_nonfinite', 'detach_output', 'ForwardingDDP', 'StepParts', 'training_step', 'make_optimizers',
            'start_finetuning', 'learning_rate', 'set_learning_rate', 'CsvLog', 'sample_grid', 'save_png', 'build_parts',
            'describe_vgg_weights', 'config_changes', 'resume_config', 'seed_everything', 'peak_memory_mb',
-           'check_train_config', 'train', 'generator_weights', 'warm_start', 'load_model', 'cli_config', 'main']
+           'check_train_config', 'train', 'WeightAverage', 'generator_weights', 'warm_start', 'load_model',
+           'cli_config', 'main']
 
 # %% ../nbs/10_train.ipynb #f7b0b364
 @dataclass
@@ -721,6 +722,7 @@ def check_train_config(config: ExperimentConfig, device: torch.device):
     if t.warmup_steps < 0: raise ValueError(f"train.warmup_steps must be >= 0 (0: no warm-up), got {t.warmup_steps}")
     if t.warmup_loss not in RECONSTRUCTION_ERRORS:
         raise ValueError(f"train.warmup_loss must be one of {', '.join(RECONSTRUCTION_ERRORS)}, got '{t.warmup_loss}'")
+    if not 0 <= t.ema_decay < 1: raise ValueError(f"train.ema_decay must lie in [0, 1) (0: no weight average), got {t.ema_decay}")
     if t.finetune_step < 0: raise ValueError(f"train.finetune_step must be >= 0 (0: no second phase), got {t.finetune_step}")
     if t.finetune_step and t.finetune_lr <= 0: raise ValueError(f"train.finetune_lr must be > 0, got {t.finetune_lr}")
     resolve_precision(t.precision, device)  # refuses unknown names and fp16 off CUDA
@@ -821,6 +823,40 @@ def train(
         context.close()
     return out_dir
 
+# %% ../nbs/10_train.ipynb #58d7e274
+class WeightAverage:
+    "An exponential moving average of a module's floating-point weights and buffers (`train.ema_decay`)."
+    def __init__(self,
+                 module: nn.Module,  # the module to average (its state now is the average's start)
+                 decay: float):  # d in (0, 1): the weight of the old average at each update
+        if not 0 < decay < 1: raise ValueError(f"train.ema_decay must lie in (0, 1) (0 turns the average off), got {decay}")
+        self.decay = decay
+        self.average = {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int):
+        "Move the average towards `module`'s weights after training step `step` (1-based)."
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for name, value in module.state_dict().items():
+            average = self.average[name]
+            if average.is_floating_point(): average.lerp_(value.detach().to(average.dtype), 1 - decay)
+            else: average.copy_(value)
+
+    def state_dict(self) -> dict: return dict(self.average)
+
+    def load_state_dict(self, state: dict):
+        if state.keys() != self.average.keys():
+            raise CheckpointError("the checkpoint's generator_average does not fit this generator (different weight names)")
+        for name, value in state.items(): self.average[name].copy_(value)
+
+    @contextmanager
+    def applied(self, module: nn.Module):
+        "Inside the block `module` holds the averaged weights; its own come back afterwards."
+        own = {name: value.detach().clone() for name, value in module.state_dict().items()}
+        module.load_state_dict(self.average)
+        try: yield module
+        finally: module.load_state_dict(own)
+
 # %% ../nbs/10_train.ipynb #3b78d232
 @dataclass
 class _Run:
@@ -840,6 +876,7 @@ class _Run:
     scalers: dict  # 'generator' / 'discriminators' -> torch.amp.GradScaler (fp16) or None
     vgg_weights: str  # describe_vgg_weights
     start: int = 0  # the step this session starts from
+    average: WeightAverage | None = None  # the generator's weight average (train.ema_decay > 0)
 
 # %% ../nbs/10_train.ipynb #4c9766f9
 def _build_run(
@@ -875,7 +912,8 @@ def _build_run(
 def generator_weights(
     checkpoint: dict,  # a loaded checkpoint (load_checkpoint)
 ) -> dict:
-    "The state dict of the checkpoint's generator alone (its `generator.` entries, the prefix removed)."
+    "The state dict of the checkpoint's generator alone: its weight average when the run kept one, else its `generator.` entries (prefix removed)."
+    if checkpoint.get("generator_average"): return dict(checkpoint["generator_average"])
     prefix = "generator."
     return {name[len(prefix):]: value for name, value in checkpoint["model"].items() if name.startswith(prefix)}
 
@@ -902,12 +940,18 @@ def _restore(
     t, rank = run.config.train, run.context.rank
     if checkpoint is None:
         if t.init_from: warm_start(run.model, t.init_from)
+        if t.ema_decay: run.average = WeightAverage(run.model.generator, t.ema_decay)  # starts from the initial weights
         seed_everything(_mixed_seed(t.seed, 3, rank))  # dropout etc.: per process, independent of the init
         return 0
     try:
         run.model.load_state_dict(checkpoint["model"])
     except RuntimeError as error:
         raise CheckpointError(f"the weights in {out_dir / 'last.pt'} do not fit the model of its config: {error}") from None
+    if t.ema_decay:
+        if not checkpoint.get("generator_average"):
+            raise CheckpointError(f"{out_dir / 'last.pt'} has no generator_average although train.ema_decay is {t.ema_decay}")
+        run.average = WeightAverage(run.model.generator, t.ema_decay)
+        run.average.load_state_dict(checkpoint["generator_average"])
     optimizers = checkpoint["optimizers"]
     run.generator_optimizer.load_state_dict(optimizers["generator"])
     if run.discriminator_optimizer is not None: run.discriminator_optimizer.load_state_dict(optimizers["discriminators"])
@@ -1055,9 +1099,9 @@ def _record_step(
     window.reset()
 
 # %% ../nbs/10_train.ipynb #d9ec1439
-def _preview_pass(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, fn):
-    "`fn(images, masks)` with the model in eval mode, no gradients, and every random state left as it was."
-    with preserved_rng(), torch.no_grad():
+def _preview_pass(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, fn, average: WeightAverage | None = None):
+    "`fn(images, masks)` with the model in eval mode (its generator averaged, given an `average`), no gradients, every random state left as it was."
+    with preserved_rng(), torch.no_grad(), (average.applied(model.generator) if average is not None else nullcontext()):
         model.eval()
         try: return fn(images, masks)
         finally: model.train()
@@ -1074,7 +1118,8 @@ def _write_checkpoint(run: _Run, step: int, out_dir: Path):
                        "discriminators": run.discriminator_optimizer.state_dict() if run.discriminator_optimizer else None,
                        "grad_scalers": {k: s.state_dict() for k, s in run.scalers.items() if s is not None} or None},
         "rng": {**rng_state(), "mask_sampler": to_plain(run.mask_sampler.state_dict()), "data_order": run.order.state(step)},
-        "vgg_weights": run.vgg_weights, "world_size": context.world_size}, out_dir / "last.pt")
+        "vgg_weights": run.vgg_weights, "world_size": context.world_size,
+        "generator_average": run.average.state_dict() if run.average is not None else None}, out_dir / "last.pt")
 
 # %% ../nbs/10_train.ipynb #76ef872c
 def _train(
@@ -1121,17 +1166,18 @@ def _train(
                     _, logs = training_step(parts, images, masks, step, last_good)
                 except torch.OutOfMemoryError as error:
                     raise _out_of_memory(error, step, config, context) from error
+                if run.average is not None: run.average.update(model.generator, step)
                 window.images += t.batch_size
                 bar.update(1)
                 # record: log row, sample grid, validation, checkpoint
                 if (t.log_every and step % t.log_every == 0) or step == total:
                     _record_step(run, step, logs, window, log=log, board=board, bar=bar)
                 if context.is_main and t.sample_every and (step % t.sample_every == 0 or step == total):
-                    grid = sample_grid(*preview, _preview_pass(model, *preview, model.generator))
+                    grid = sample_grid(*preview, _preview_pass(model, *preview, model.generator, run.average))
                     save_png(grid, out_dir / "samples" / f"step_{step:06d}.png")
                     if board is not None: board.add_image("samples", grid, step)
                 if val_log is not None and t.val_every and (step % t.val_every == 0 or step == total):
-                    values = _preview_pass(model, *validation, lambda i, m: _validation_metrics(metrics, model, i, m))
+                    values = _preview_pass(model, *validation, lambda i, m: _validation_metrics(metrics, model, i, m), run.average)
                     val_log.write({"step": step, **values})
                     if board is not None:
                         for k, v in values.items(): board.add_scalar(f"val/{k}", v, step)
@@ -1153,13 +1199,14 @@ def load_model(
     path,  # a checkpoint written by `train` (e.g. RUN_DIR/last.pt)
     device: str | torch.device = "cpu",  # where to put the model
 ) -> tuple[nn.Module, ExperimentConfig]:
-    "The trained `InpaintingModel` (eval mode) and the `ExperimentConfig` of the checkpoint at `path`."
+    "The trained `InpaintingModel` (eval mode; its generator averaged when the run kept an average) and the `ExperimentConfig` of the checkpoint at `path`."
     checkpoint = load_checkpoint(path)
     config = config_from_dict(checkpoint["config"])
     from csa_nb.networks import build_model
     model = build_model(config)
     try:
         model.load_state_dict(checkpoint["model"])
+        model.generator.load_state_dict(generator_weights(checkpoint))  # the average, when there is one
     except RuntimeError as error:
         raise CheckpointError(f"the weights in {path} do not fit the model its config describes ({config.model.name}): {error}") from None
     return model.to(device).eval(), config
