@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from .baselines.classical import classical_inpaint_fn
-from .config import config_from_dict
+from .config import config_from_dict, load_config
 from .data import PhotoWindows, builtin_dataset
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
 from .masks import bin_label, center_mask, irregular_masks
@@ -102,21 +102,40 @@ def plain_colour_check(
                          "mean_fill": tuple(round(float(v)) for v in pixels.mean(1))})
     return pd.DataFrame(rows)
 
-# %% ../nbs/12b_model_card.ipynb #e1a6dbd3
+# %% ../nbs/12b_model_card.ipynb #361f9c43
+def _earlier_training(
+    run_dir: Path,  # a csa-train run folder
+) -> dict | None:
+    "The training summary of the generator the run in `run_dir` started from (`train.init_from`), with its path; None if none."
+    config = run_dir / "config.yaml"
+    start = Path(load_config(config).train.init_from) if config.is_file() and load_config(config).train.init_from else None
+    if start is None: return None
+    if (start.parent / "log.csv").is_file(): summary = training_summary(start.parent)
+    elif start.is_file() and load_checkpoint(start).get("training"): summary = dict(load_checkpoint(start)["training"])
+    else: raise FileNotFoundError(f"{run_dir} started from {start} (train.init_from), which has neither a run folder nor a "
+                                  f"stored training summary: the images it saw cannot be counted")
+    return {**summary, "checkpoint": str(start)}
+
+# %% ../nbs/12b_model_card.ipynb #db3882e8
 def training_summary(
     run_dir: str | Path,  # a csa-train run folder (log.csv, run.json)
 ) -> dict:
-    "Steps, images seen, CPU-hours, wall-clock hours and precision of the run in `run_dir`."
+    "Steps, images seen, CPU-hours, wall-clock hours and precision of the run in `run_dir`, with those of the run it started from."
     run_dir = Path(run_dir)
     log = pd.read_csv(run_dir / "log.csv").drop_duplicates("step", keep="last").sort_values("step")
     steps = log["step"].diff().fillna(log["step"]).to_numpy()
     images_per_step = (log["images"] / log["step"]).to_numpy()
     sessions = json.loads((run_dir / "run.json").read_text())["sessions"] if (run_dir / "run.json").is_file() else []
-    return {"steps": int(log["step"].iloc[-1]), "images": int(log["images"].iloc[-1]),
-            "cpu_hours": float((log["cpu_s_per_step"] * steps).sum() / 3600),
-            "wall_hours": float((steps * images_per_step / log["images_per_s"]).sum() / 3600),
-            "sessions": len(sessions), "precision": sorted({s.get("precision", s.get("amp", "?")) for s in sessions}),
-            "threads": sorted({s.get("threads") for s in sessions})}
+    summary = {"steps": int(log["step"].iloc[-1]), "images": int(log["images"].iloc[-1]),
+               "cpu_hours": float((log["cpu_s_per_step"] * steps).sum() / 3600),
+               "wall_hours": float((steps * images_per_step / log["images_per_s"]).sum() / 3600),
+               "sessions": len(sessions), "precision": sorted({s.get("precision", s.get("amp", "?")) for s in sessions}),
+               "threads": sorted({s.get("threads") for s in sessions}), "started_from": None}
+    earlier = _earlier_training(run_dir)
+    if earlier is None: return summary
+    return {**{k: summary[k] + earlier[k] for k in ("steps", "images", "cpu_hours", "wall_hours", "sessions")},
+            "precision": sorted(set(summary["precision"]) | set(earlier["precision"])),
+            "threads": sorted(set(summary["threads"]) | set(earlier["threads"]), key=str), "started_from": earlier}
 
 # %% ../nbs/12b_model_card.ipynb #870102c1
 def _fmt_margin(row, metric: str) -> str:
@@ -157,7 +176,10 @@ def render_model_card(
         f"- Masks: {info['masks']}.",
         f"- Recipe: {info['recipe']}.",
         f"- {t['steps']} steps, {t['images']:,} training images seen, {t['cpu_hours']:.2f} CPU-hours ({t['wall_hours']:.2f} h of "
-        f"wall-clock time, {t['sessions']} session(s), precision {', '.join(t['precision'])}, threads {t['threads']}).",
+        f"wall-clock time, {t['sessions']} session(s), precision {', '.join(t['precision'])}, threads {t['threads']})"
+        + (f"; of these, {t['started_from']['steps']} steps, {t['started_from']['images']:,} images and "
+           f"{t['started_from']['cpu_hours']:.2f} CPU-hours of them in the run it started from (`train.init_from`: "
+           f"`{Path(t['started_from']['checkpoint']).name}`)" if t.get("started_from") else "") + ".",
         f"- VGG16 for the feature losses and the feature patch discriminator: {info['vgg_weights']}.",
         "",
         "## Against classical inpainting",
@@ -243,7 +265,8 @@ def model_card(
     recipe = (f"hole fill `{m.hole_fill}`" + (f" (harmonic weight {m.harmonic_weight}, learned per pixel)" if m.hole_fill == "blend" else "")
               + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "
               f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, "
-              f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`")
+              f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`"
+              + (f", generator weights averaged (EMA, decay {t.ema_decay}; the average is what ships)" if t.ema_decay else ""))
     data = (f"`{d.dataset}`" + (f" at `{d.root}`" if d.root else "") + f" (train split), {d.image_size} px, resize `{d.resize}`"
             + (", flips" if d.flip else ""))
     masks = f"`{config.masks.kind}`" + (f", weights {config.masks.weights}" if config.masks.kind == "mixed" else "") + (
