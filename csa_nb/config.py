@@ -58,6 +58,7 @@ class ModelConfig:
     rough_mask_channel: bool = True  # feed the mask as a 4th input channel to the rough net
     hole_fill: str = "imagenet-mean"  # colour written into the hole before the rough net, or harmonic | biharmonic | blend (cpu recipe)
     harmonic_weight: float = 0.3  # hole_fill 'blend': weight of the harmonic fill (with residual: the rough net's starting weight)
+    biharmonic_steps: int = 100  # conjugate-gradient steps per pyramid level of the biharmonic fill (hole_fill biharmonic | blend)
     refine_tanh: bool = True  # tanh on the refinement output (official code has none)
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
     normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)

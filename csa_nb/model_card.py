@@ -255,7 +255,7 @@ def model_card(
     m = config.model
     references = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
     if references:  # the model before training: its first guess, pasted into the hole
-        methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight)
+        methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight, m.biharmonic_steps)
     per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
     colours = plain_colour_check(methods[ours], size)
     training = training or stored.get("training") or {"steps": stored["step"], "images": stored["step"] * config.train.batch_size,

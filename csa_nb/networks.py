@@ -58,10 +58,11 @@ def erase_hole(
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
     fill: str = "imagenet-mean",  # a key of HOLE_FILLS, or one of DIFFUSION_FILLS (see `harmonic_fill`, `biharmonic_fill`)
     harmonic_weight: float = 0.3,  # 'blend' only: weight of the harmonic fill (the biharmonic one gets the rest)
+    biharmonic_steps: int = 100,  # 'biharmonic' / 'blend': conjugate-gradient steps per pyramid level
 ) -> torch.Tensor:
     "`image` with the hole overwritten by the constant colour `fill`, or by a diffusion of its border (harmonic, biharmonic, a blend)."
     if fill in DIFFUSION_FILLS:
-        return diffusion_fill(image, mask, fill, harmonic_weight)
+        return diffusion_fill(image, mask, fill, harmonic_weight, biharmonic_steps)
     if fill not in HOLE_FILLS:
         raise ValueError(f"unknown hole_fill '{fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
     colour = torch.tensor(HOLE_FILLS[fill], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
@@ -188,14 +189,15 @@ def diffusion_fill(
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
     kind: str = "blend",  # one of DIFFUSION_FILLS
     harmonic_weight: float = 0.3,  # 'blend': weight of the harmonic fill
+    biharmonic_steps: int = 100,  # conjugate-gradient steps per pyramid level of the biharmonic fill
 ) -> torch.Tensor:
     "The harmonic, biharmonic or blended fill of the hole."
     if kind == "harmonic":
         return harmonic_fill(image, mask)
     if kind == "biharmonic":
-        return biharmonic_fill(image, mask)
+        return biharmonic_fill(image, mask, biharmonic_steps)
     if kind == "blend":
-        return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask), harmonic_weight)
+        return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask, biharmonic_steps), harmonic_weight)
     raise ValueError(f"unknown diffusion fill '{kind}'; choose one of {', '.join(DIFFUSION_FILLS)}")
 
 # %% ../nbs/03_networks.ipynb #281fe3f6
@@ -530,6 +532,8 @@ class CSAGenerator(nn.Module):
             raise ValueError(f"unknown model.hole_fill '{model_cfg.hole_fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
         if not 0 < model_cfg.harmonic_weight < 1:
             raise ValueError(f"model.harmonic_weight must lie strictly between 0 and 1, got {model_cfg.harmonic_weight}")
+        if model_cfg.biharmonic_steps < 1:
+            raise ValueError(f"model.biharmonic_steps must be >= 1 (conjugate-gradient steps per pyramid level), got {model_cfg.biharmonic_steps}")
         self.model_cfg, self.image_size = model_cfg, image_size
         self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
         self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
@@ -544,8 +548,8 @@ class CSAGenerator(nn.Module):
         "The erased input I_in, and with a learned blend its harmonic and biharmonic parts (else None, None)."
         cfg = self.model_cfg
         if not self.learned_blend:
-            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight), None, None
-        harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask)
+            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight, cfg.biharmonic_steps), None, None
+        harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask, cfg.biharmonic_steps)
         return blend_fills(harmonic, biharmonic, cfg.harmonic_weight), harmonic, biharmonic
 
     def _output(self, base: torch.Tensor, network_output: torch.Tensor, mean, scale) -> torch.Tensor:
