@@ -254,13 +254,20 @@ def shipping_checkpoint(
     source: str | Path,  # a checkpoint written by csa-train
     out: str | Path,  # where to write the slim copy
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
+    solver_steps: int | None = None,  # model.biharmonic_steps for inference (None: as trained)
 ) -> Path:
     "Write a generator-only copy of the checkpoint `source` for inference; return its path."
     from csa_nb.train import generator_weights, load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
     weights = {f"generator.{name}": (value.half() if half and value.is_floating_point() else value).clone()
                for name, value in generator_weights(stored).items()}  # the weight average, when the run kept one
-    slim = dict(stored, model=weights, optimizers={}, rng={}, generator_average=None)
+    config, changes = stored["config"], {}
+    if solver_steps is not None:
+        if solver_steps < 1: raise ValueError(f"solver_steps (model.biharmonic_steps) must be >= 1, got {solver_steps}")
+        trained = config["model"].get("biharmonic_steps", 100)
+        config = {**config, "model": {**config["model"], "biharmonic_steps": solver_steps}}
+        changes = {"model.biharmonic_steps": {"trained": trained, "shipped": solver_steps}}
+    slim = dict(stored, config=config, model=weights, optimizers={}, rng={}, generator_average=None, shipped_changes=changes)
     return save_checkpoint(slim, out)
 
 # %% ../nbs/11_inference.ipynb #fa106f83

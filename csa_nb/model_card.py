@@ -266,7 +266,9 @@ def model_card(
               + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "
               f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, "
               f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`"
-              + (f", generator weights averaged (EMA, decay {t.ema_decay}; the average is what ships)" if t.ema_decay else ""))
+              + (f", generator weights averaged (EMA, decay {t.ema_decay}; the average is what ships)" if t.ema_decay else "")
+              + "".join(f"; shipped with `{name}` {change['shipped']} (trained with {change['trained']})"
+                        for name, change in (stored.get("shipped_changes") or {}).items()))
     data = (f"`{d.dataset}`" + (f" at `{d.root}`" if d.root else "") + f" (train split), {d.image_size} px, resize `{d.resize}`"
             + (", flips" if d.flip else ""))
     masks = f"`{config.masks.kind}`" + (f", weights {config.masks.weights}" if config.masks.kind == "mixed" else "") + (

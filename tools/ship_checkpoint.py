@@ -21,9 +21,10 @@ def main(argv=None):
     parser.add_argument("--corpus", type=Path, help="photo corpus folder: its test split is scored")
     parser.add_argument("--heldout", type=Path, help="held-out photographs folder")
     parser.add_argument("--masks-per-bin", type=int, default=8, help="seeded irregular masks per hole-ratio bin")
+    parser.add_argument("--solver-steps", type=int, help="model.biharmonic_steps of the shipped model (default: as trained)")
     args = parser.parse_args(argv)
     DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
-    path = shipping_checkpoint(args.checkpoint, DEFAULT_CHECKPOINT, half=True)
+    path = shipping_checkpoint(args.checkpoint, DEFAULT_CHECKPOINT, half=True, solver_steps=args.solver_steps)
     if (args.checkpoint.parent / "log.csv").is_file():  # keep what training cost inside the shipped file
         save_checkpoint({**load_checkpoint(path), "training": training_summary(args.checkpoint.parent)}, path)
     card = DEFAULT_CHECKPOINT.with_suffix(".md")
