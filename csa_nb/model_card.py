@@ -178,7 +178,7 @@ def render_model_card(
         f"- {t['steps']} steps, {t['images']:,} training images seen, {t['cpu_hours']:.2f} CPU-hours ({t['wall_hours']:.2f} h of "
         f"wall-clock time, {t['sessions']} session(s), precision {', '.join(t['precision'])}, threads {t['threads']})"
         + (f"; of these, {t['started_from']['steps']} steps, {t['started_from']['images']:,} images and "
-           f"{t['started_from']['cpu_hours']:.2f} CPU-hours of them in the run it started from (`train.init_from`: "
+           f"{t['started_from']['cpu_hours']:.2f} CPU-hours in the run it started from (`train.init_from`: "
            f"`{Path(t['started_from']['checkpoint']).name}`)" if t.get("started_from") else "") + ".",
         f"- VGG16 for the feature losses and the feature patch discriminator: {info['vgg_weights']}.",
         "",
