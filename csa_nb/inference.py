@@ -257,6 +257,7 @@ def shipping_checkpoint(
     solver_steps: int | None = None,  # model.biharmonic_steps for inference (None: as trained)
 ) -> Path:
     "Write a generator-only copy of the checkpoint `source` for inference; return its path."
+    from csa_nb.config import config_from_dict
     from csa_nb.train import generator_weights, load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
     weights = {f"generator.{name}": (value.half() if half and value.is_floating_point() else value).clone()
@@ -264,7 +265,7 @@ def shipping_checkpoint(
     config, changes = stored["config"], {}
     if solver_steps is not None:
         if solver_steps < 1: raise ValueError(f"solver_steps (model.biharmonic_steps) must be >= 1, got {solver_steps}")
-        trained = config["model"].get("biharmonic_steps", 100)
+        trained = config_from_dict(config).model.biharmonic_steps  # the run's, or the setting's default for older runs
         config = {**config, "model": {**config["model"], "biharmonic_steps": solver_steps}}
         changes = {"model.biharmonic_steps": {"trained": trained, "shipped": solver_steps}}
     slim = dict(stored, config=config, model=weights, optimizers={}, rng={}, generator_average=None, shipped_changes=changes)

@@ -108,10 +108,12 @@ def _earlier_training(
 ) -> dict | None:
     "The training summary of the generator the run in `run_dir` started from (`train.init_from`), with its path; None if none."
     config = run_dir / "config.yaml"
-    start = Path(load_config(config).train.init_from) if config.is_file() and load_config(config).train.init_from else None
-    if start is None: return None
+    start = load_config(config).train.init_from if config.is_file() else ""
+    if not start: return None
+    start = Path(start)
+    stored = {} if (start.parent / "log.csv").is_file() or not start.is_file() else load_checkpoint(start)
     if (start.parent / "log.csv").is_file(): summary = training_summary(start.parent)
-    elif start.is_file() and load_checkpoint(start).get("training"): summary = dict(load_checkpoint(start)["training"])
+    elif stored.get("training"): summary = dict(stored["training"])
     else: raise FileNotFoundError(f"{run_dir} started from {start} (train.init_from), which has neither a run folder nor a "
                                   f"stored training summary: the images it saw cannot be counted")
     return {**summary, "checkpoint": str(start)}
