@@ -59,6 +59,7 @@ class ModelConfig:
     hole_fill: str = "imagenet-mean"  # colour written into the hole before the rough net, or harmonic | biharmonic | blend (cpu recipe)
     harmonic_weight: float = 0.3  # hole_fill 'blend': weight of the harmonic fill (with residual: the rough net's starting weight)
     biharmonic_steps: int = 100  # conjugate-gradient steps per pyramid level of the biharmonic fill (hole_fill biharmonic | blend)
+    blend_ring: int = 0  # hole_fill 'blend': 0 = the fixed harmonic_weight; n > 0 = the weight fitted per image on the n known pixels around the hole
     refine_tanh: bool = True  # tanh on the refinement output (official code has none)
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
     normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)

@@ -21,10 +21,11 @@ from .config import ExperimentConfig, ModelConfig
 # %% auto #0
 __all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth',
            'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'blend_fills',
-           'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
-           'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
-           'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
-           'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
+           'fit_harmonic_weight', 'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm',
+           'InstanceNorm2d', 'RoughNet', 'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput',
+           'borrowable_hole', 'RefinementNet', 'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer',
+           'known_statistics', 'GeneratorOutput', 'CSAGenerator', 'count_parameters', 'InpaintingModel',
+           'register_model', 'build_model', 'build_generator']
 
 # %% ../nbs/03_networks.ipynb #20f462c9
 def network_depth(
@@ -59,10 +60,11 @@ def erase_hole(
     fill: str = "imagenet-mean",  # a key of HOLE_FILLS, or one of DIFFUSION_FILLS (see `harmonic_fill`, `biharmonic_fill`)
     harmonic_weight: float = 0.3,  # 'blend' only: weight of the harmonic fill (the biharmonic one gets the rest)
     biharmonic_steps: int = 100,  # 'biharmonic' / 'blend': conjugate-gradient steps per pyramid level
+    blend_ring: int = 0,  # 'blend' only: 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted per image (`fit_harmonic_weight`)
 ) -> torch.Tensor:
     "`image` with the hole overwritten by the constant colour `fill`, or by a diffusion of its border (harmonic, biharmonic, a blend)."
     if fill in DIFFUSION_FILLS:
-        return diffusion_fill(image, mask, fill, harmonic_weight, biharmonic_steps)
+        return diffusion_fill(image, mask, fill, harmonic_weight, biharmonic_steps, blend_ring)
     if fill not in HOLE_FILLS:
         raise ValueError(f"unknown hole_fill '{fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
     colour = torch.tensor(HOLE_FILLS[fill], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
@@ -183,6 +185,24 @@ def blend_fills(
     "The blend `weight * harmonic + (1 - weight) * biharmonic` (the weight a number or a per-pixel map)."
     return weight * harmonic + (1 - weight) * biharmonic
 
+# %% ../nbs/03_networks.ipynb #7caf004e
+def fit_harmonic_weight(
+    image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    ring: int = 4,  # n: how far the probe hole grows past the hole, in pixels
+    biharmonic_steps: int = 100,  # conjugate-gradient steps per pyramid level of the probe's biharmonic fill
+) -> torch.Tensor:
+    "Per image, the harmonic weight in [0, 1] that best re-creates the known ring of `ring` pixels around the hole (B, 1, 1, 1)."
+    if not isinstance(ring, int) or ring < 1:
+        raise ValueError(f"the ring must be a whole number of pixels >= 1, got {ring!r}")
+    with torch.autocast(image.device.type, enabled=False):
+        image, mask = image.float(), (mask > 0.5).float()
+        probe = nn.functional.max_pool2d(mask, 2 * ring + 1, stride=1, padding=ring)
+        difference = (harmonic_fill(image, probe) - (biharmonic := biharmonic_fill(image, probe, biharmonic_steps))) * (probe - mask)
+        numerator = (difference * (image - biharmonic)).sum((1, 2, 3), keepdim=True)
+        denominator = (difference * difference).sum((1, 2, 3), keepdim=True)
+        return torch.where(denominator > 1e-12, numerator / denominator.clamp_min(1e-12), 0.0).clamp(0, 1)
+
 # %% ../nbs/03_networks.ipynb #ef35ef99
 def diffusion_fill(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
@@ -190,6 +210,7 @@ def diffusion_fill(
     kind: str = "blend",  # one of DIFFUSION_FILLS
     harmonic_weight: float = 0.3,  # 'blend': weight of the harmonic fill
     biharmonic_steps: int = 100,  # conjugate-gradient steps per pyramid level of the biharmonic fill
+    blend_ring: int = 0,  # 'blend': 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted per image on a ring n pixels wide
 ) -> torch.Tensor:
     "The harmonic, biharmonic or blended fill of the hole."
     if kind == "harmonic":
@@ -197,7 +218,8 @@ def diffusion_fill(
     if kind == "biharmonic":
         return biharmonic_fill(image, mask, biharmonic_steps)
     if kind == "blend":
-        return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask, biharmonic_steps), harmonic_weight)
+        weight = fit_harmonic_weight(image, mask, blend_ring, biharmonic_steps) if blend_ring else harmonic_weight
+        return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask, biharmonic_steps), weight)
     raise ValueError(f"unknown diffusion fill '{kind}'; choose one of {', '.join(DIFFUSION_FILLS)}")
 
 # %% ../nbs/03_networks.ipynb #281fe3f6
@@ -534,6 +556,8 @@ class CSAGenerator(nn.Module):
             raise ValueError(f"model.harmonic_weight must lie strictly between 0 and 1, got {model_cfg.harmonic_weight}")
         if model_cfg.biharmonic_steps < 1:
             raise ValueError(f"model.biharmonic_steps must be >= 1 (conjugate-gradient steps per pyramid level), got {model_cfg.biharmonic_steps}")
+        if not isinstance(model_cfg.blend_ring, int) or model_cfg.blend_ring < 0:
+            raise ValueError(f"model.blend_ring must be 0 (fixed harmonic weight) or a ring width in pixels, got {model_cfg.blend_ring!r}")
         self.model_cfg, self.image_size = model_cfg, image_size
         self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
         self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
@@ -544,13 +568,14 @@ class CSAGenerator(nn.Module):
             for head in (self.rough.head[1], self.refinement.head[1]):
                 nn.init.zeros_(head.weight); nn.init.zeros_(head.bias)
 
-    def _first_guess(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        "The erased input I_in, and with a learned blend its harmonic and biharmonic parts (else None, None)."
+    def _first_guess(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
+        "The erased input I_in, and with a learned blend (harmonic, biharmonic, starting weight) to move (else None)."
         cfg = self.model_cfg
         if not self.learned_blend:
-            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight, cfg.biharmonic_steps), None, None
+            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight, cfg.biharmonic_steps, cfg.blend_ring), None
         harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask, cfg.biharmonic_steps)
-        return blend_fills(harmonic, biharmonic, cfg.harmonic_weight), harmonic, biharmonic
+        weight = fit_harmonic_weight(image, mask, cfg.blend_ring, cfg.biharmonic_steps) if cfg.blend_ring else cfg.harmonic_weight
+        return blend_fills(harmonic, biharmonic, weight), (harmonic, biharmonic, weight)
 
     def _output(self, base: torch.Tensor, network_output: torch.Tensor, mean, scale) -> torch.Tensor:
         "A network's image: its raw output, or with `model.residual` the correction added to `base`; undone `known_statistics`."
@@ -566,14 +591,15 @@ class CSAGenerator(nn.Module):
     ) -> GeneratorOutput:
         from csa_nb.masks import feature_hole_mask
         mask = check_image_and_mask(image, mask, self.image_size)
-        erased, harmonic, biharmonic = self._first_guess(image, mask)
+        erased, blend = self._first_guess(image, mask)
         mean, scale = known_statistics(image, mask) if self.model_cfg.normalize_input else (0.0, 1.0)
         normalise = lambda x: (x - mean) / scale
         rough_out = self.rough(torch.cat([normalise(erased), mask], dim=1) if self.model_cfg.rough_mask_channel else normalise(erased))
         base = erased
-        if self.learned_blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
-            w0 = self.model_cfg.harmonic_weight
-            weight = torch.sigmoid(math.log(w0 / (1 - w0)) + 4 * rough_out[:, 3:4].float())
+        if blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
+            harmonic, biharmonic, w0 = blend
+            start = math.log(w0 / (1 - w0)) if isinstance(w0, float) else torch.logit(w0.clamp(0.01, 0.99))
+            weight = torch.sigmoid(start + 4 * rough_out[:, 3:4].float())
             base = blend_fills(harmonic, biharmonic, weight)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
         rough = self._output(base, rough_out[:, :3], mean, scale)
         feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
