@@ -265,7 +265,8 @@ def model_card(
                                                       "precision": [config.train.precision], "threads": [config.train.threads]}
     t, d = config.train, config.data
     start = (f"fitted per image on a {m.blend_ring}-pixel ring of known pixels" if m.blend_ring else f"harmonic weight {m.harmonic_weight}")
-    recipe = (f"hole fill `{m.hole_fill}`" + (f" ({start}, learned per pixel)" if m.hole_fill == "blend" else "")
+    moved = (f"moved per pixel by up to {m.blend_reach:g} logits" if m.residual and m.blend_reach else "not moved by the networks")
+    recipe = (f"hole fill `{m.hole_fill}`" + (f" ({start}, {moved})" if m.hole_fill == "blend" else "")
               + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "
               f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, "
               f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`"

@@ -558,6 +558,8 @@ class CSAGenerator(nn.Module):
             raise ValueError(f"model.biharmonic_steps must be >= 1 (conjugate-gradient steps per pyramid level), got {model_cfg.biharmonic_steps}")
         if not isinstance(model_cfg.blend_ring, int) or model_cfg.blend_ring < 0:
             raise ValueError(f"model.blend_ring must be 0 (fixed harmonic weight) or a ring width in pixels, got {model_cfg.blend_ring!r}")
+        if not model_cfg.blend_reach >= 0:
+            raise ValueError(f"model.blend_reach must be >= 0 (logits the rough net may move the blend's weight; 0 keeps it), got {model_cfg.blend_reach}")
         self.model_cfg, self.image_size = model_cfg, image_size
         self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
         self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
@@ -596,10 +598,10 @@ class CSAGenerator(nn.Module):
         normalise = lambda x: (x - mean) / scale
         rough_out = self.rough(torch.cat([normalise(erased), mask], dim=1) if self.model_cfg.rough_mask_channel else normalise(erased))
         base = erased
-        if blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + 4 t), t in [-1, 1]
+        if blend:  # the 4th channel moves the harmonic weight: w = sigmoid(logit(w0) + reach t), t in [-1, 1]
             harmonic, biharmonic, w0 = blend
             start = math.log(w0 / (1 - w0)) if isinstance(w0, float) else torch.logit(w0.clamp(0.01, 0.99))
-            weight = torch.sigmoid(start + 4 * rough_out[:, 3:4].float())
+            weight = torch.sigmoid(start + self.model_cfg.blend_reach * rough_out[:, 3:4].float())
             base = blend_fills(harmonic, biharmonic, weight)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
         rough = self._output(base, rough_out[:, :3], mean, scale)
         feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
