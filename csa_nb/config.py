@@ -61,6 +61,7 @@ class ModelConfig:
     biharmonic_steps: int = 100  # conjugate-gradient steps per pyramid level of the biharmonic fill (hole_fill biharmonic | blend)
     blend_ring: int = 0  # hole_fill 'blend': 0 = the fixed harmonic_weight; n > 0 = the weight fitted per image on the n known pixels around the hole
     blend_reach: float = 4.0  # learned blend: how far, in logits, the rough net may move the starting weight (0 keeps it)
+    blend_fit: str = "image"  # with blend_ring: one fitted weight per image, or per hole component ('component')
     refine_tanh: bool = True  # tanh on the refinement output (official code has none)
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
     normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)

@@ -255,19 +255,27 @@ def shipping_checkpoint(
     out: str | Path,  # where to write the slim copy
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
     solver_steps: int | None = None,  # model.biharmonic_steps for inference (None: as trained)
+    blend_fit: str | None = None,  # model.blend_fit for inference, 'image' or 'component' (None: as trained)
 ) -> Path:
     "Write a generator-only copy of the checkpoint `source` for inference; return its path."
     from csa_nb.config import config_from_dict
+    from csa_nb.networks import BLEND_FITS
     from csa_nb.train import generator_weights, load_checkpoint, save_checkpoint
     stored = load_checkpoint(source)
     weights = {f"generator.{name}": (value.half() if half and value.is_floating_point() else value).clone()
                for name, value in generator_weights(stored).items()}  # the weight average, when the run kept one
     config, changes = stored["config"], {}
-    if solver_steps is not None:
-        if solver_steps < 1: raise ValueError(f"solver_steps (model.biharmonic_steps) must be >= 1, got {solver_steps}")
-        trained = config_from_dict(config).model.biharmonic_steps  # the run's, or the setting's default for older runs
-        config = {**config, "model": {**config["model"], "biharmonic_steps": solver_steps}}
-        changes = {"model.biharmonic_steps": {"trained": trained, "shipped": solver_steps}}
+    trained = config_from_dict(config).model  # the run's settings, or their defaults for older runs
+    if solver_steps is not None and solver_steps < 1:
+        raise ValueError(f"solver_steps (model.biharmonic_steps) must be >= 1, got {solver_steps}")
+    if blend_fit is not None and blend_fit not in BLEND_FITS:
+        raise ValueError(f"blend_fit (model.blend_fit) must be one of {', '.join(BLEND_FITS)}, got {blend_fit!r}")
+    if blend_fit is not None and not trained.blend_ring:
+        raise ValueError("blend_fit needs a model whose blend weight is fitted (model.blend_ring > 0); this one uses a fixed weight")
+    for name, value in (("biharmonic_steps", solver_steps), ("blend_fit", blend_fit)):
+        if value is not None:
+            config = {**config, "model": {**config["model"], name: value}}
+            changes[f"model.{name}"] = {"trained": getattr(trained, name), "shipped": value}
     slim = dict(stored, config=config, model=weights, optimizers={}, rng={}, generator_average=None, shipped_changes=changes)
     return save_checkpoint(slim, out)
 

@@ -257,14 +257,15 @@ def model_card(
     m = config.model
     references = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
     if references:  # the model before training: its first guess, pasted into the hole
-        methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight, m.biharmonic_steps, m.blend_ring)
+        methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight, m.biharmonic_steps, m.blend_ring, m.blend_fit)
     per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
     colours = plain_colour_check(methods[ours], size)
     training = training or stored.get("training") or {"steps": stored["step"], "images": stored["step"] * config.train.batch_size,
                                                       "cpu_hours": float("nan"), "wall_hours": float("nan"), "sessions": 0,
                                                       "precision": [config.train.precision], "threads": [config.train.threads]}
     t, d = config.train, config.data
-    start = (f"fitted per image on a {m.blend_ring}-pixel ring of known pixels" if m.blend_ring else f"harmonic weight {m.harmonic_weight}")
+    start = (f"fitted per {'hole component' if m.blend_fit == 'component' else 'image'} on a {m.blend_ring}-pixel ring of known pixels"
+             if m.blend_ring else f"harmonic weight {m.harmonic_weight}")
     moved = (f"moved per pixel by up to {m.blend_reach:g} logits" if m.residual and m.blend_reach else "not moved by the networks")
     recipe = (f"hole fill `{m.hole_fill}`" + (f" ({start}, {moved})" if m.hole_fill == "blend" else "")
               + f", residual networks {m.residual}, known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "

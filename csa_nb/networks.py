@@ -13,19 +13,20 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from .config import ExperimentConfig, ModelConfig
 
 # %% auto #0
-__all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth',
-           'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill', 'blend_fills',
-           'fit_harmonic_weight', 'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm',
-           'InstanceNorm2d', 'RoughNet', 'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput',
-           'borrowable_hole', 'RefinementNet', 'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer',
-           'known_statistics', 'GeneratorOutput', 'CSAGenerator', 'count_parameters', 'InpaintingModel',
-           'register_model', 'build_model', 'build_generator']
+__all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'BLEND_FITS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES',
+           'network_depth', 'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill',
+           'blend_fills', 'probe_components', 'fit_harmonic_weight', 'blend_weight', 'diffusion_fill',
+           'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
+           'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
+           'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
+           'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
 
 # %% ../nbs/03_networks.ipynb #20f462c9
 def network_depth(
@@ -60,11 +61,12 @@ def erase_hole(
     fill: str = "imagenet-mean",  # a key of HOLE_FILLS, or one of DIFFUSION_FILLS (see `harmonic_fill`, `biharmonic_fill`)
     harmonic_weight: float = 0.3,  # 'blend' only: weight of the harmonic fill (the biharmonic one gets the rest)
     biharmonic_steps: int = 100,  # 'biharmonic' / 'blend': conjugate-gradient steps per pyramid level
-    blend_ring: int = 0,  # 'blend' only: 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted per image (`fit_harmonic_weight`)
+    blend_ring: int = 0,  # 'blend' only: 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted (`fit_harmonic_weight`)
+    blend_fit: str = "image",  # 'blend' with a ring: one fitted weight per image, or per hole component
 ) -> torch.Tensor:
     "`image` with the hole overwritten by the constant colour `fill`, or by a diffusion of its border (harmonic, biharmonic, a blend)."
     if fill in DIFFUSION_FILLS:
-        return diffusion_fill(image, mask, fill, harmonic_weight, biharmonic_steps, blend_ring)
+        return diffusion_fill(image, mask, fill, harmonic_weight, biharmonic_steps, blend_ring, blend_fit)
     if fill not in HOLE_FILLS:
         raise ValueError(f"unknown hole_fill '{fill}'; choose one of {', '.join([*HOLE_FILLS, *DIFFUSION_FILLS])}")
     colour = torch.tensor(HOLE_FILLS[fill], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
@@ -185,23 +187,63 @@ def blend_fills(
     "The blend `weight * harmonic + (1 - weight) * biharmonic` (the weight a number or a per-pixel map)."
     return weight * harmonic + (1 - weight) * biharmonic
 
-# %% ../nbs/03_networks.ipynb #7caf004e
+# %% ../nbs/03_networks.ipynb #5a7e1175
+BLEND_FITS = ("image", "component")  # what one fitted blend weight covers (`fit_harmonic_weight`'s `per`)
+
+
+def _least_squares_weight(numerator: torch.Tensor, denominator: torch.Tensor, fallback) -> torch.Tensor:
+    "clip(numerator / denominator, 0, 1), `fallback` where the denominator vanishes."
+    return torch.where(denominator > 1e-12, numerator / denominator.clamp_min(1e-12), fallback).clamp(0, 1)
+
+
+def probe_components(probe: torch.Tensor) -> torch.Tensor:
+    "(B, 1, H, W) int64 labels of the 8-connected components of a hole mask, distinct across the batch, 0 = known."
+    from scipy import ndimage
+    labels, offset = [], 0
+    for hole in (probe[:, 0] > 0.5).cpu().numpy():
+        found, count = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+        labels.append(torch.from_numpy(np.where(found > 0, found + offset, 0)).long()); offset += count
+    return torch.stack(labels)[:, None].to(probe.device)
+
+# %% ../nbs/03_networks.ipynb #fe5b7fd5
 def fit_harmonic_weight(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
     ring: int = 4,  # n: how far the probe hole grows past the hole, in pixels
     biharmonic_steps: int = 100,  # conjugate-gradient steps per pyramid level of the probe's biharmonic fill
+    per: str = "image",  # 'image': one weight per image (B, 1, 1, 1); 'component': one per hole component (B, 1, H, W)
 ) -> torch.Tensor:
-    "Per image, the harmonic weight in [0, 1] that best re-creates the known ring of `ring` pixels around the hole (B, 1, 1, 1)."
+    "The harmonic weight in [0, 1] that best re-creates the known ring of `ring` pixels around the hole, per image or per hole component."
     if not isinstance(ring, int) or ring < 1:
         raise ValueError(f"the ring must be a whole number of pixels >= 1, got {ring!r}")
+    if per not in BLEND_FITS:
+        raise ValueError(f"unknown blend fit '{per}'; choose one of {', '.join(BLEND_FITS)}")
     with torch.autocast(image.device.type, enabled=False):
         image, mask = image.float(), (mask > 0.5).float()
         probe = nn.functional.max_pool2d(mask, 2 * ring + 1, stride=1, padding=ring)
         difference = (harmonic_fill(image, probe) - (biharmonic := biharmonic_fill(image, probe, biharmonic_steps))) * (probe - mask)
-        numerator = (difference * (image - biharmonic)).sum((1, 2, 3), keepdim=True)
-        denominator = (difference * difference).sum((1, 2, 3), keepdim=True)
-        return torch.where(denominator > 1e-12, numerator / denominator.clamp_min(1e-12), 0.0).clamp(0, 1)
+        numerator = (difference * (image - biharmonic)).sum(1, keepdim=True)  # per pixel, summed over channels
+        denominator = (difference * difference).sum(1, keepdim=True)
+        weight = _least_squares_weight(numerator.sum((2, 3), keepdim=True), denominator.sum((2, 3), keepdim=True), 0.0)
+        if per == "image":
+            return weight
+        labels = probe_components(probe)
+        sums = lambda values: torch.zeros(labels.max() + 1, dtype=values.dtype).index_add_(0, labels.flatten().cpu(), values.flatten().cpu())
+        image_weight = weight.expand_as(probe)
+        return _least_squares_weight(sums(numerator)[labels.cpu()].to(probe.device), sums(denominator)[labels.cpu()].to(probe.device),
+                                     image_weight) * (labels > 0) + image_weight * (labels == 0)
+
+# %% ../nbs/03_networks.ipynb #78b9cca8
+def blend_weight(
+    image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    harmonic_weight: float = 0.3,  # the fixed weight, used when `blend_ring` is 0
+    biharmonic_steps: int = 100,  # conjugate-gradient steps of the probe's biharmonic fill
+    blend_ring: int = 0,  # 0 = `harmonic_weight`; n > 0 = `fit_harmonic_weight` on a ring n pixels wide
+    blend_fit: str = "image",  # with a ring: one weight per image or per hole component (`BLEND_FITS`)
+) -> float | torch.Tensor:
+    "The blend's harmonic weight: the fixed number, or fitted on the known ring around the hole."
+    return fit_harmonic_weight(image, mask, blend_ring, biharmonic_steps, blend_fit) if blend_ring else harmonic_weight
 
 # %% ../nbs/03_networks.ipynb #ef35ef99
 def diffusion_fill(
@@ -210,7 +252,8 @@ def diffusion_fill(
     kind: str = "blend",  # one of DIFFUSION_FILLS
     harmonic_weight: float = 0.3,  # 'blend': weight of the harmonic fill
     biharmonic_steps: int = 100,  # conjugate-gradient steps per pyramid level of the biharmonic fill
-    blend_ring: int = 0,  # 'blend': 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted per image on a ring n pixels wide
+    blend_ring: int = 0,  # 'blend': 0 = the fixed `harmonic_weight`; n > 0 = the weight fitted on a ring n pixels wide
+    blend_fit: str = "image",  # 'blend' with a ring: one fitted weight per image, or per hole component
 ) -> torch.Tensor:
     "The harmonic, biharmonic or blended fill of the hole."
     if kind == "harmonic":
@@ -218,7 +261,7 @@ def diffusion_fill(
     if kind == "biharmonic":
         return biharmonic_fill(image, mask, biharmonic_steps)
     if kind == "blend":
-        weight = fit_harmonic_weight(image, mask, blend_ring, biharmonic_steps) if blend_ring else harmonic_weight
+        weight = blend_weight(image, mask, harmonic_weight, biharmonic_steps, blend_ring, blend_fit)
         return blend_fills(harmonic_fill(image, mask), biharmonic_fill(image, mask, biharmonic_steps), weight)
     raise ValueError(f"unknown diffusion fill '{kind}'; choose one of {', '.join(DIFFUSION_FILLS)}")
 
@@ -560,6 +603,8 @@ class CSAGenerator(nn.Module):
             raise ValueError(f"model.blend_ring must be 0 (fixed harmonic weight) or a ring width in pixels, got {model_cfg.blend_ring!r}")
         if not model_cfg.blend_reach >= 0:
             raise ValueError(f"model.blend_reach must be >= 0 (logits the rough net may move the blend's weight; 0 keeps it), got {model_cfg.blend_reach}")
+        if model_cfg.blend_fit not in BLEND_FITS:
+            raise ValueError(f"model.blend_fit must be one of {', '.join(BLEND_FITS)}, got {model_cfg.blend_fit!r}")
         self.model_cfg, self.image_size = model_cfg, image_size
         self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
         self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
@@ -574,9 +619,9 @@ class CSAGenerator(nn.Module):
         "The erased input I_in, and with a learned blend (harmonic, biharmonic, starting weight) to move (else None)."
         cfg = self.model_cfg
         if not self.learned_blend:
-            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight, cfg.biharmonic_steps, cfg.blend_ring), None
+            return erase_hole(image, mask, cfg.hole_fill, cfg.harmonic_weight, cfg.biharmonic_steps, cfg.blend_ring, cfg.blend_fit), None
         harmonic, biharmonic = harmonic_fill(image, mask), biharmonic_fill(image, mask, cfg.biharmonic_steps)
-        weight = fit_harmonic_weight(image, mask, cfg.blend_ring, cfg.biharmonic_steps) if cfg.blend_ring else cfg.harmonic_weight
+        weight = blend_weight(image, mask, cfg.harmonic_weight, cfg.biharmonic_steps, cfg.blend_ring, cfg.blend_fit)
         return blend_fills(harmonic, biharmonic, weight), (harmonic, biharmonic, weight)
 
     def _output(self, base: torch.Tensor, network_output: torch.Tensor, mean, scale) -> torch.Tensor:
