@@ -227,11 +227,11 @@ def fit_harmonic_weight(
         weight = _least_squares_weight(numerator.sum((2, 3), keepdim=True), denominator.sum((2, 3), keepdim=True), 0.0)
         if per == "image":
             return weight
-        labels = probe_components(probe)
-        sums = lambda values: torch.zeros(labels.max() + 1, dtype=values.dtype).index_add_(0, labels.flatten().cpu(), values.flatten().cpu())
+        labels = probe_components(probe)  # on the image's device, as are the sums below
+        sums = lambda values: values.new_zeros(int(labels.max()) + 1).index_add_(0, labels.flatten(), values.flatten())
         image_weight = weight.expand_as(probe)
-        return _least_squares_weight(sums(numerator)[labels.cpu()].to(probe.device), sums(denominator)[labels.cpu()].to(probe.device),
-                                     image_weight) * (labels > 0) + image_weight * (labels == 0)
+        per_component = _least_squares_weight(sums(numerator)[labels], sums(denominator)[labels], image_weight)
+        return torch.where(labels > 0, per_component, image_weight)
 
 # %% ../nbs/03_networks.ipynb #78b9cca8
 def blend_weight(
