@@ -62,6 +62,8 @@ class ModelConfig:
     blend_ring: int = 0  # hole_fill 'blend': 0 = the fixed harmonic_weight; n > 0 = the weight fitted per image on the n known pixels around the hole
     blend_reach: float = 4.0  # learned blend: how far, in logits, the rough net may move the starting weight (0 keeps it)
     blend_fit: str = "image"  # with blend_ring: one fitted weight per image, or per hole component ('component')
+    correction_ring: int = 0  # residual networks: 0 = their corrections as predicted; n > 0 = scaled by a gain fitted on the n known pixels around the hole (inference)
+    correction_fit: str = "image"  # with correction_ring: one gain per image, or per hole component ('component')
     refine_tanh: bool = True  # tanh on the refinement output (official code has none)
     residual: bool = False  # both networks predict a correction of their input image (cpu recipe; the paper: False)
     normalize_input: bool = False  # networks see (x - mean) / std of the known pixels, outputs mapped back (cpu recipe)

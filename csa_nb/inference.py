@@ -256,6 +256,8 @@ def shipping_checkpoint(
     half: bool = False,  # store the weights as float16 (half the size; cast back to float32 when loaded)
     solver_steps: int | None = None,  # model.biharmonic_steps for inference (None: as trained)
     blend_fit: str | None = None,  # model.blend_fit for inference, 'image' or 'component' (None: as trained)
+    correction_ring: int | None = None,  # model.correction_ring for inference: 0 or a ring width in pixels (None: as trained)
+    correction_fit: str | None = None,  # model.correction_fit for inference, 'image' or 'component' (None: as trained)
 ) -> Path:
     "Write a generator-only copy of the checkpoint `source` for inference; return its path."
     from csa_nb.config import config_from_dict
@@ -272,7 +274,16 @@ def shipping_checkpoint(
         raise ValueError(f"blend_fit (model.blend_fit) must be one of {', '.join(BLEND_FITS)}, got {blend_fit!r}")
     if blend_fit is not None and not trained.blend_ring:
         raise ValueError("blend_fit needs a model whose blend weight is fitted (model.blend_ring > 0); this one uses a fixed weight")
-    for name, value in (("biharmonic_steps", solver_steps), ("blend_fit", blend_fit)):
+    if correction_ring is not None and (not isinstance(correction_ring, int) or correction_ring < 0):
+        raise ValueError(f"correction_ring (model.correction_ring) must be 0 or a ring width in pixels, got {correction_ring!r}")
+    if correction_ring and not trained.residual:
+        raise ValueError("correction_ring needs a model whose networks correct a first guess (model.residual: true); this one does not")
+    if correction_fit is not None and correction_fit not in BLEND_FITS:
+        raise ValueError(f"correction_fit (model.correction_fit) must be one of {', '.join(BLEND_FITS)}, got {correction_fit!r}")
+    if correction_fit is not None and not (trained.correction_ring if correction_ring is None else correction_ring):
+        raise ValueError("correction_fit needs a correction gain (model.correction_ring > 0); give correction_ring too")
+    shipped = (("biharmonic_steps", solver_steps), ("blend_fit", blend_fit), ("correction_ring", correction_ring), ("correction_fit", correction_fit))
+    for name, value in shipped:
         if value is not None:
             config = {**config, "model": {**config["model"], name: value}}
             changes[f"model.{name}"] = {"trained": getattr(trained, name), "shipped": value}

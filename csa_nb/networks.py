@@ -22,8 +22,8 @@ from .config import ExperimentConfig, ModelConfig
 # %% auto #0
 __all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'BLEND_FITS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES',
            'network_depth', 'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill',
-           'blend_fills', 'probe_components', 'fit_harmonic_weight', 'blend_weight', 'diffusion_fill',
-           'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
+           'blend_fills', 'grow_hole', 'probe_components', 'fit_ring_gain', 'fit_harmonic_weight', 'blend_weight',
+           'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
            'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
            'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
            'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
@@ -188,7 +188,12 @@ def blend_fills(
     return weight * harmonic + (1 - weight) * biharmonic
 
 # %% ../nbs/03_networks.ipynb #5a7e1175
-BLEND_FITS = ("image", "component")  # what one fitted blend weight covers (`fit_harmonic_weight`'s `per`)
+BLEND_FITS = ("image", "component")  # what one fitted weight or gain covers (`fit_ring_gain`'s `per`)
+
+
+def grow_hole(mask: torch.Tensor, ring: int) -> torch.Tensor:
+    "The probe hole: the (B, 1, H, W) hole grown by `ring` pixels (a square structuring element)."
+    return nn.functional.max_pool2d(mask, 2 * ring + 1, stride=1, padding=ring)
 
 
 def _least_squares_weight(numerator: torch.Tensor, denominator: torch.Tensor, fallback) -> torch.Tensor:
@@ -205,7 +210,31 @@ def probe_components(probe: torch.Tensor) -> torch.Tensor:
         labels.append(torch.from_numpy(np.where(found > 0, found + offset, 0)).long()); offset += count
     return torch.stack(labels)[:, None].to(probe.device)
 
-# %% ../nbs/03_networks.ipynb #fe5b7fd5
+# %% ../nbs/03_networks.ipynb #cb687cce
+def fit_ring_gain(
+    step: torch.Tensor,  # d: (B, C, H, W), the change the gain scales, made with the probe hole
+    target: torch.Tensor,  # x - a: (B, C, H, W), what the change should add to re-create the known pixels
+    mask: torch.Tensor,  # (B, 1, H, W), the hole, 1 = hole
+    probe: torch.Tensor,  # (B, 1, H, W), the probe hole: the hole grown by the ring (`grow_hole`)
+    per: str = "image",  # 'image': one gain per image (B, 1, 1, 1); 'component': one per probe-hole component (B, 1, H, W)
+    fallback: float = 0.0,  # the gain where the change vanishes on the ring
+) -> torch.Tensor:
+    "The gain in [0, 1] of `step` that best re-creates `target` on the ring between `probe` and `mask`, per image or per hole component."
+    if per not in BLEND_FITS:
+        raise ValueError(f"unknown fit '{per}'; choose one of {', '.join(BLEND_FITS)}")
+    band = probe - mask
+    numerator = (step * band * target).sum(1, keepdim=True)  # per pixel, summed over channels
+    denominator = ((step * band) * (step * band)).sum(1, keepdim=True)
+    gain = _least_squares_weight(numerator.sum((2, 3), keepdim=True), denominator.sum((2, 3), keepdim=True), fallback)
+    if per == "image":
+        return gain
+    labels = probe_components(probe)  # on the image's device, as are the sums below
+    sums = lambda values: values.new_zeros(int(labels.max()) + 1).index_add_(0, labels.flatten(), values.flatten())
+    image_gain = gain.expand_as(probe)
+    per_component = _least_squares_weight(sums(numerator)[labels], sums(denominator)[labels], image_gain)
+    return torch.where(labels > 0, per_component, image_gain)
+
+# %% ../nbs/03_networks.ipynb #78547fc6
 def fit_harmonic_weight(
     image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
     mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
@@ -220,18 +249,9 @@ def fit_harmonic_weight(
         raise ValueError(f"unknown blend fit '{per}'; choose one of {', '.join(BLEND_FITS)}")
     with torch.autocast(image.device.type, enabled=False):
         image, mask = image.float(), (mask > 0.5).float()
-        probe = nn.functional.max_pool2d(mask, 2 * ring + 1, stride=1, padding=ring)
-        difference = (harmonic_fill(image, probe) - (biharmonic := biharmonic_fill(image, probe, biharmonic_steps))) * (probe - mask)
-        numerator = (difference * (image - biharmonic)).sum(1, keepdim=True)  # per pixel, summed over channels
-        denominator = (difference * difference).sum(1, keepdim=True)
-        weight = _least_squares_weight(numerator.sum((2, 3), keepdim=True), denominator.sum((2, 3), keepdim=True), 0.0)
-        if per == "image":
-            return weight
-        labels = probe_components(probe)  # on the image's device, as are the sums below
-        sums = lambda values: values.new_zeros(int(labels.max()) + 1).index_add_(0, labels.flatten(), values.flatten())
-        image_weight = weight.expand_as(probe)
-        per_component = _least_squares_weight(sums(numerator)[labels], sums(denominator)[labels], image_weight)
-        return torch.where(labels > 0, per_component, image_weight)
+        probe = grow_hole(mask, ring)
+        biharmonic = biharmonic_fill(image, probe, biharmonic_steps)
+        return fit_ring_gain(harmonic_fill(image, probe) - biharmonic, image - biharmonic, mask, probe, per, fallback=0.0)
 
 # %% ../nbs/03_networks.ipynb #78b9cca8
 def blend_weight(
@@ -605,6 +625,12 @@ class CSAGenerator(nn.Module):
             raise ValueError(f"model.blend_reach must be >= 0 (logits the rough net may move the blend's weight; 0 keeps it), got {model_cfg.blend_reach}")
         if model_cfg.blend_fit not in BLEND_FITS:
             raise ValueError(f"model.blend_fit must be one of {', '.join(BLEND_FITS)}, got {model_cfg.blend_fit!r}")
+        if not isinstance(model_cfg.correction_ring, int) or model_cfg.correction_ring < 0:
+            raise ValueError(f"model.correction_ring must be 0 (corrections as predicted) or a ring width in pixels, got {model_cfg.correction_ring!r}")
+        if model_cfg.correction_ring and not model_cfg.residual:
+            raise ValueError("model.correction_ring scales the networks' corrections of their first guess; it needs model.residual: true")
+        if model_cfg.correction_fit not in BLEND_FITS:
+            raise ValueError(f"model.correction_fit must be one of {', '.join(BLEND_FITS)}, got {model_cfg.correction_fit!r}")
         self.model_cfg, self.image_size = model_cfg, image_size
         self.learned_blend = model_cfg.hole_fill == "blend" and model_cfg.residual
         self.rough = RoughNet(image_size, model_cfg.width, in_channels=4 if model_cfg.rough_mask_channel else 3,
@@ -630,14 +656,9 @@ class CSAGenerator(nn.Module):
             return (base + scale * network_output).clamp(-1, 1)
         return mean + scale * network_output if self.model_cfg.normalize_input else network_output
 
-    def forward(
-        self,
-        image: torch.Tensor,  # (B, 3, S, S) in [-1, 1]; the pixels under the hole may be the true ones, they are erased
-        mask: torch.Tensor,  # (B, 1, S, S) or (1, 1, S, S), 1 = hole
-        return_attention: bool = False,  # also return the middle layer's attention map (CSA only)
-    ) -> GeneratorOutput:
+    def _networks(self, image: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> tuple[torch.Tensor, GeneratorOutput]:
+        "The first guess I_in and what the two networks make of it (the mask already checked and broadcast)."
         from csa_nb.masks import feature_hole_mask
-        mask = check_image_and_mask(image, mask, self.image_size)
         erased, blend = self._first_guess(image, mask)
         mean, scale = known_statistics(image, mask) if self.model_cfg.normalize_input else (0.0, 1.0)
         normalise = lambda x: (x - mean) / scale
@@ -653,10 +674,32 @@ class CSAGenerator(nn.Module):
         coarse = composite(erased, rough, mask)
         refined = self.refinement(torch.cat([normalise(coarse), normalise(erased)], dim=1), feature_mask, return_attention)
         refined_image = self._output(coarse, refined.image, mean, scale)
-        return GeneratorOutput(
+        return erased, GeneratorOutput(
             rough=rough, refined=refined_image, composited=composite(image, refined_image, mask),
             middle_features=refined.middle_features, decoder_features=refined.decoder_features,
             feature_mask=feature_mask, attention=refined.attention)
+
+    def correction_gain(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        "g in [0, 1]: the share of the networks' correction that best re-creates the known ring around the hole (`model.correction_ring` pixels), the whole model rehearsed on the grown hole."
+        cfg = self.model_cfg
+        probe = grow_hole(mask.float(), cfg.correction_ring)
+        with torch.no_grad():
+            first, rehearsal = self._networks(image, probe.to(image.dtype))
+        first = first.float()
+        return fit_ring_gain(rehearsal.refined.float() - first, image.float() - first, mask.float(), probe, cfg.correction_fit, fallback=1.0)
+
+    def forward(
+        self,
+        image: torch.Tensor,  # (B, 3, S, S) in [-1, 1]; the pixels under the hole may be the true ones, they are erased
+        mask: torch.Tensor,  # (B, 1, S, S) or (1, 1, S, S), 1 = hole
+        return_attention: bool = False,  # also return the middle layer's attention map (CSA only)
+    ) -> GeneratorOutput:
+        mask = check_image_and_mask(image, mask, self.image_size)
+        erased, output = self._networks(image, mask, return_attention)
+        if self.model_cfg.correction_ring:  # I_in + g (I_r - I_in): the corrections scaled by the gain fitted on the ring
+            output.refined = erased + self.correction_gain(image, mask) * (output.refined - erased)
+            output.composited = composite(image, output.refined, mask)
+        return output
 
 # %% ../nbs/03_networks.ipynb #731c38b8
 def count_parameters(module: nn.Module) -> int:

@@ -1,7 +1,7 @@
 """Write the checkpoint shipped inside the package, and its model card, from a finished csa-train run.
 
     python tools/ship_checkpoint.py RUN/last.pt --corpus PHOTOS --heldout HELDOUT [--masks-per-bin 8] [--solver-steps N]
-        [--blend-fit image|component]
+        [--blend-fit image|component] [--correction-ring N] [--correction-fit image|component]
 
 writes csa_nb/assets/csa_cpu.pt (generator only, float16 weights, with the run's training summary: images seen,
 CPU-hours) and csa_nb/assets/csa_cpu.md, the model card: the model beside Telea and biharmonic on the photo corpus's
@@ -25,10 +25,15 @@ def main(argv=None):
     parser.add_argument("--solver-steps", type=int, help="model.biharmonic_steps of the shipped model (default: as trained)")
     parser.add_argument("--blend-fit", choices=("image", "component"),
                         help="model.blend_fit of the shipped model, for a model with a fitted blend weight (default: as trained)")
+    parser.add_argument("--correction-ring", type=int,
+                        help="model.correction_ring of the shipped model: the networks' corrections scaled by a gain fitted on "
+                             "this many known pixels around the hole (0: off; default: as trained)")
+    parser.add_argument("--correction-fit", choices=("image", "component"),
+                        help="model.correction_fit of the shipped model: one correction gain per image or per hole component")
     args = parser.parse_args(argv)
     DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
     path = shipping_checkpoint(args.checkpoint, DEFAULT_CHECKPOINT, half=True, solver_steps=args.solver_steps,
-                                blend_fit=args.blend_fit)
+                                blend_fit=args.blend_fit, correction_ring=args.correction_ring, correction_fit=args.correction_fit)
     if (args.checkpoint.parent / "log.csv").is_file():  # keep what training cost inside the shipped file
         save_checkpoint({**load_checkpoint(path), "training": training_summary(args.checkpoint.parent)}, path)
     card = DEFAULT_CHECKPOINT.with_suffix(".md")
