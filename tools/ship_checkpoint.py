@@ -13,6 +13,7 @@ from pathlib import Path
 
 from csa_nb.inference import DEFAULT_CHECKPOINT, shipping_checkpoint
 from csa_nb.model_card import model_card, training_summary
+from csa_nb.networks import BLEND_FITS
 from csa_nb.train import load_checkpoint, save_checkpoint
 
 
@@ -23,12 +24,12 @@ def main(argv=None):
     parser.add_argument("--heldout", type=Path, help="held-out photographs folder")
     parser.add_argument("--masks-per-bin", type=int, default=8, help="seeded irregular masks per hole-ratio bin")
     parser.add_argument("--solver-steps", type=int, help="model.biharmonic_steps of the shipped model (default: as trained)")
-    parser.add_argument("--blend-fit", choices=("image", "component"),
+    parser.add_argument("--blend-fit", choices=BLEND_FITS,
                         help="model.blend_fit of the shipped model, for a model with a fitted blend weight (default: as trained)")
     parser.add_argument("--correction-ring", type=int,
                         help="model.correction_ring of the shipped model: the networks' corrections scaled by a gain fitted on "
                              "this many known pixels around the hole (0: off; default: as trained)")
-    parser.add_argument("--correction-fit", choices=("image", "component"),
+    parser.add_argument("--correction-fit", choices=BLEND_FITS,
                         help="model.correction_fit of the shipped model: one correction gain per image or per hole component")
     args = parser.parse_args(argv)
     DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
