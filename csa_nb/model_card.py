@@ -264,13 +264,12 @@ def model_card(
                                                       "cpu_hours": float("nan"), "wall_hours": float("nan"), "sessions": 0,
                                                       "precision": [config.train.precision], "threads": [config.train.threads]}
     t, d = config.train, config.data
-    start = (f"fitted per {'hole component' if m.blend_fit == 'component' else 'image'} on a {m.blend_ring}-pixel ring of known pixels"
-             if m.blend_ring else f"harmonic weight {m.harmonic_weight}")
+    ring_fit = lambda per, ring: f"fitted per {'hole component' if per == 'component' else 'image'} on a {ring}-pixel ring of known pixels"
+    start = ring_fit(m.blend_fit, m.blend_ring) if m.blend_ring else f"harmonic weight {m.harmonic_weight}"
     moved = (f"moved per pixel by up to {m.blend_reach:g} logits" if m.residual and m.blend_reach else "not moved by the networks")
     recipe = (f"hole fill `{m.hole_fill}`" + (f" ({start}, {moved})" if m.hole_fill == "blend" else "")
               + f", residual networks {m.residual}"
-              + (f" (their corrections scaled by a gain fitted per {'hole component' if m.correction_fit == 'component' else 'image'} "
-                 f"on a {m.correction_ring}-pixel ring of known pixels)" if m.correction_ring else "")
+              + (f" (their corrections scaled by a gain {ring_fit(m.correction_fit, m.correction_ring)})" if m.correction_ring else "")
               + f", known-pixel statistics {m.normalize_input}, a warm-up (reconstruction "
               f"only, {t.warmup_loss.upper()} error) for the first {t.warmup_steps} of {t.steps} planned steps, "
               f"batch {t.batch_size}, Adam lr {t.lr} (beta1 {t.beta1}), precision `{t.precision}`"
