@@ -280,6 +280,9 @@ def time_cli(threads: int, repeats: int) -> tuple[dict[str, Timings], str]:
     return rows, description
 
 
+CLI_HEADING = "## `csa-inpaint` on a 256 px photograph"  # the section `--only-cli` replaces
+
+
 def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> list[str]:
     "The `csa-inpaint` section's lines (`dated`: a sentence saying when it was measured, for a section refreshed alone)."
     rows, description = time_cli(threads, repeats)
@@ -287,7 +290,7 @@ def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> lis
     best_command = min(command.wall[1:])
     return [
         "",
-        "## `csa-inpaint` on a 256 px photograph",
+        CLI_HEADING,
         "",
         (dated + " " if dated else "") +
         f"`csa-inpaint astronaut.png mask.png -o out.png --checkpoint CKPT --device cpu` with {description}; "
@@ -307,10 +310,10 @@ def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> lis
 
 def refresh_cli_section(out: Path, threads: int, repeats: int, header: str, load: float) -> int:
     "Replace the `csa-inpaint` section of an existing report `out` by a new measurement; the other sections stay."
-    marker = "\n## `csa-inpaint` on a 256 px photograph"
-    if not out.is_file() or marker not in out.read_text(encoding="utf-8"):
+    report = out.read_text(encoding="utf-8") if out.is_file() else ""
+    if "\n" + CLI_HEADING not in report:
         raise SystemExit(f"--only-cli refreshes the csa-inpaint section of an existing report, and {out} has none; run without --only-cli")
-    kept = out.read_text(encoding="utf-8").split(marker)[0].rstrip("\n")
+    kept = report.split("\n" + CLI_HEADING)[0].rstrip("\n")
     dated = (f"This section measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()} "
              f"(1-minute load average {load:.1f} at the start; `--only-cli`: the sections above keep their own date).")
     lines = [kept, *cli_section(threads, repeats, header, dated)]
