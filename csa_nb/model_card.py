@@ -15,7 +15,7 @@ import torch
 
 from .baselines.classical import classical_inpaint_fn
 from .config import config_from_dict, load_config
-from .data import PhotoWindows, builtin_dataset
+from .data import PhotoWindows, builtin_dataset, sha256_file
 from .inference import DEFAULT_CHECKPOINT, load_inpainting_model
 from .masks import bin_label, center_mask, irregular_masks
 from .metrics import evaluate_images, model_inpaint_fn, paired_bootstrap
@@ -23,8 +23,9 @@ from .networks import DIFFUSION_FILLS, composite, erase_hole
 from .train import load_checkpoint
 
 # %% auto #0
-__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'hole_settings', 'compare_methods', 'verdicts', 'plain_colour_check', 'training_summary',
-           'render_model_card', 'evaluation_sets', 'model_card']
+__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'CARD_MODEL', 'hole_settings', 'compare_methods', 'verdicts', 'plain_colour_check',
+           'training_summary', 'render_model_card', 'evaluation_sets', 'card_scores', 'save_card_scores',
+           'load_card_scores', 'model_card']
 
 # %% ../nbs/12b_model_card.ipynb #601bbf0c
 HOLE_BINS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))  # the irregular bins the card reports
@@ -74,6 +75,7 @@ def verdicts(
             best = (max if higher_is_better else min)(baselines, key=lambda m: means[m])
             mean, low, high = paired_bootstrap(by[ours][metric].to_numpy(), by[best][metric].to_numpy())
             row[f"{metric} margin"], row[f"{metric} low"], row[f"{metric} high"] = mean, low, high
+            row[f"{metric} against"] = best
             row[f"{metric} wins"] = mean > 0 if higher_is_better else mean < 0
         rows.append(row)
     return pd.DataFrame(rows)
@@ -145,7 +147,28 @@ def _fmt_margin(row, metric: str) -> str:
     return (f"{row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}] "
             f"{'**yes**' if row[f'{metric} wins'] else 'no'}")
 
-# %% ../nbs/12b_model_card.ipynb #584a674d
+# %% ../nbs/12b_model_card.ipynb #9a3c68cf
+def _misses(
+    verdict: pd.DataFrame,  # `verdicts` of the checkpoint
+    ours: str,  # the checkpoint's method name in `verdict`
+    references: list[str] = (),  # methods shown but not judged (their means are quoted)
+) -> list[str]:
+    "One Markdown list item per setting not won in both metrics: each metric's means, margin, interval and verdict."
+    names = {"psnr": ("PSNR", "dB"), "l1_percent": ("L1", "%")}
+    items = []
+    for _, row in verdict.iterrows():
+        if row["psnr wins"] and row["l1_percent wins"]: continue
+        parts = []
+        for metric, (label, unit) in names.items():
+            against = row[f"{metric} against"]
+            parts.append(f"{label} {row[f'{metric} {ours}']:.2f} {unit} against {against}'s {row[f'{metric} {against}']:.2f} "
+                         f"(margin {row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}], "
+                         f"{'won' if row[f'{metric} wins'] else '**lost**'})")
+        quoted = "".join(f"; {m}: PSNR {row[f'psnr {m}']:.2f} dB, L1 {row[f'l1_percent {m}']:.2f} %" for m in references)
+        items.append(f"- {row['set']}, {row['holes']} holes: " + "; ".join(parts) + quoted + ".")
+    return items
+
+# %% ../nbs/12b_model_card.ipynb #fce6c08a
 def render_model_card(
     info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, recipe, data, masks, vgg_weights, training
     verdict: pd.DataFrame,  # `verdicts` of the checkpoint against the classical methods
@@ -153,6 +176,7 @@ def render_model_card(
     ours: str,  # the checkpoint's method name in `verdict`
     baselines: list[str],  # the classical methods
     references: list[str] = (),  # methods shown after the baselines but not judged (in `verdict` too)
+    tried: str = "",  # Markdown: what was tried for the settings it does not win (shown only when there are some)
 ) -> str:
     "The model card's Markdown."
     shown = [ours, *baselines, *references]
@@ -203,8 +227,9 @@ def render_model_card(
                      + " | ".join(f"{row[f'l1_percent {m}']:.2f}" for m in shown) + f" | {_fmt_margin(row, 'l1_percent')} |")
     lines += ["", f"It beats both classical methods in PSNR and L1 in **{int(wins.sum())} of {len(wins)}** settings."]
     if not wins.all():
-        lost = verdict[~wins]
-        lines.append("Where it does not: " + "; ".join(f"{r['set']}, {r['holes']}" for _, r in lost.iterrows()) + ".")
+        lines += ["", "### Where it does not", "", *_misses(verdict, ours, references), "", "What was tried for "
+                  + ("it" if (~wins).sum() == 1 else "them") + ":", "",
+                  tried.strip() or "_Not recorded with this card (`tools/ship_checkpoint.py --tried FILE` writes it here)._"]
     worst = colours["max_deviation"].max()
     lines += ["", "## Plain colours", "",
               f"Plain {info['image_size']} px images of {len(colours['colour'].unique())} colours with a centre hole and a 40-50 % "
@@ -235,8 +260,11 @@ def evaluation_sets(
         sets[f"held out: mate-backgrounds ({len(windows.files)} photos)"] = windows
     return sets
 
-# %% ../nbs/12b_model_card.ipynb #3cfc02e4
-def model_card(
+# %% ../nbs/12b_model_card.ipynb #9d9d37dc
+CARD_MODEL = "this model"  # the checkpoint's method name in the card's tables
+
+
+def card_scores(
     checkpoint: str | Path | None = None,  # a checkpoint written by csa-train or tools/ship_checkpoint.py; None: the shipped one
     corpus: str | Path | None = None,  # photo corpus folder (its test split is scored)
     heldout: str | Path | None = None,  # held-out photographs folder
@@ -244,22 +272,67 @@ def model_card(
     masks_per_bin: int = 8,  # seeded irregular masks per ratio bin
     seed: int = 0,  # seed of the irregular masks
     baselines: tuple[str, ...] = ("telea", "biharmonic"),  # classical methods to beat (csa_nb.baselines.classical)
-    training: dict | None = None,  # `training_summary` of the run (default: the one stored in the checkpoint)
     device: str | None = "cpu",
-) -> str:
-    "The Markdown model card of `checkpoint`, with every number measured now."
+) -> dict:
+    "The card's measurements of `checkpoint`: per_image (`compare_methods`), colours (`plain_colour_check`) and what they were measured on."
     path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
-    stored = load_checkpoint(path)
-    config = config_from_dict(stored["config"])
+    m = config_from_dict(load_checkpoint(path)["config"]).model
     generator, size = load_inpainting_model(path, device)
-    ours = "this model"
-    methods = {ours: model_inpaint_fn(generator), **{name: classical_inpaint_fn(name) for name in baselines}}
-    m = config.model
+    methods = {CARD_MODEL: model_inpaint_fn(generator), **{name: classical_inpaint_fn(name) for name in baselines}}
     references = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
     if references:  # the model before training: its first guess, pasted into the hole
         methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight, m.biharmonic_steps, m.blend_ring, m.blend_fit)
     per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
-    colours = plain_colour_check(methods[ours], size)
+    return {"per_image": per_image, "colours": plain_colour_check(methods[CARD_MODEL], size),
+            "checkpoint_sha256": sha256_file(path), "masks_per_bin": masks_per_bin, "seed": seed,
+            "baselines": list(baselines), "references": references}
+
+# %% ../nbs/12b_model_card.ipynb #1293287f
+def save_card_scores(
+    scores: dict,  # `card_scores`
+    path: str | Path,  # the CSV to write; its `.json` sibling gets the rest
+) -> Path:
+    "Write `scores`: per-image rows to `path` (CSV), the colours and settings to `path` with suffix .json; returns `path`."
+    path = Path(path)
+    scores["per_image"].to_csv(path, index=False)
+    rest = {k: v for k, v in scores.items() if k not in ("per_image", "colours")}
+    rest["colours"] = [{**r, "colour": list(r["colour"]), "mean_fill": list(r["mean_fill"])} for r in scores["colours"].to_dict("records")]
+    path.with_suffix(".json").write_text(json.dumps(rest, indent=1) + "\n", encoding="utf-8")
+    return path
+
+# %% ../nbs/12b_model_card.ipynb #25fc5d59
+def load_card_scores(
+    path: str | Path,  # a CSV written by `save_card_scores`
+    checkpoint: str | Path,  # the checkpoint they must belong to
+) -> dict:
+    "The scores `save_card_scores` wrote to `path`; refused (ValueError) when they were measured on another checkpoint."
+    path = Path(path)
+    missing = [str(p) for p in (path, path.with_suffix(".json")) if not p.is_file()]
+    if missing: raise FileNotFoundError(f"no saved card scores at {' and '.join(missing)}: measure them (card_scores, or "
+                                        f"tools/ship_checkpoint.py without --card-only)")
+    scores = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    if scores["checkpoint_sha256"] != sha256_file(checkpoint):
+        raise ValueError(f"the card scores in {path} were measured on another checkpoint (sha256 {scores['checkpoint_sha256'][:12]}...), "
+                         f"not {checkpoint}: measure them again (tools/ship_checkpoint.py without --card-only)")
+    colours = pd.DataFrame([{**r, "colour": tuple(r["colour"]), "mean_fill": tuple(r["mean_fill"])} for r in scores["colours"]])
+    return {**scores, "per_image": pd.read_csv(path), "colours": colours}
+
+# %% ../nbs/12b_model_card.ipynb #68f48721
+def model_card(
+    checkpoint: str | Path | None = None,  # a checkpoint written by csa-train or tools/ship_checkpoint.py; None: the shipped one
+    scores: dict | None = None,  # `card_scores` of this checkpoint (`load_card_scores`); None: measured now with `measure`
+    tried: str = "",  # Markdown: what was tried for the settings it does not win
+    training: dict | None = None,  # `training_summary` of the run (default: the one stored in the checkpoint)
+    device: str | None = "cpu",
+    **measure,  # keyword arguments of `card_scores` (corpus, heldout, limit, masks_per_bin, seed, baselines)
+) -> str:
+    "The Markdown model card of `checkpoint`."
+    path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
+    scores = scores or card_scores(path, device=device, **measure)
+    stored = load_checkpoint(path)
+    config = config_from_dict(stored["config"])
+    generator, size = load_inpainting_model(path, device)
+    m = config.model
     training = training or stored.get("training") or {"steps": stored["step"], "images": stored["step"] * config.train.batch_size,
                                                       "cpu_hours": float("nan"), "wall_hours": float("nan"), "sessions": 0,
                                                       "precision": [config.train.precision], "threads": [config.train.threads]}
@@ -282,6 +355,8 @@ def model_card(
         f", irregular hole ratios {tuple(config.masks.ratio_bin)}" if config.masks.kind in ("irregular", "mixed") else "")
     info = dict(name=path.stem, checkpoint=path.name, model=m.name, profile=config.profile, image_size=size, width=m.width,
                 middle=m.middle, csa_level=m.csa_level, parameters=sum(p.numel() for p in generator.parameters()),
-                data=data, masks=masks, recipe=recipe, vgg_weights=stored["vgg_weights"], masks_per_bin=masks_per_bin,
-                seed=seed, training=training)
-    return render_model_card(info, verdicts(per_image, ours, list(baselines), references), colours, ours, list(baselines), references)
+                data=data, masks=masks, recipe=recipe, vgg_weights=stored["vgg_weights"], masks_per_bin=scores["masks_per_bin"],
+                seed=scores["seed"], training=training)
+    baselines, references = scores["baselines"], scores["references"]
+    verdict = verdicts(scores["per_image"], CARD_MODEL, baselines, references)
+    return render_model_card(info, verdict, scores["colours"], CARD_MODEL, baselines, references, tried)
