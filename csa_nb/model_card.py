@@ -328,7 +328,9 @@ def model_card(
 ) -> str:
     "The Markdown model card of `checkpoint`."
     path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
-    scores = scores or card_scores(path, device=device, **measure)
+    if scores is not None and measure:
+        raise TypeError(f"model_card: give saved scores or how to measure them ({', '.join(measure)}), not both")
+    scores = card_scores(path, device=device, **measure) if scores is None else scores
     stored = load_checkpoint(path)
     config = config_from_dict(stored["config"])
     generator, size = load_inpainting_model(path, device)
