@@ -141,11 +141,15 @@ def training_summary(
             "precision": sorted(set(summary["precision"]) | set(earlier["precision"])),
             "threads": sorted(set(summary["threads"]) | set(earlier["threads"]), key=str), "started_from": earlier}
 
-# %% ../nbs/12b_model_card.ipynb #870102c1
+# %% ../nbs/12b_model_card.ipynb #37cb2721
+def _fmt_interval(row, metric: str) -> str:
+    "'+0.41 [+0.20, +0.63]' for one metric of a verdict row."
+    return f"{row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}]"
+
+# %% ../nbs/12b_model_card.ipynb #4de0e8bf
 def _fmt_margin(row, metric: str) -> str:
     "'+0.41 [+0.20, +0.63] yes' for one metric of a verdict row."
-    return (f"{row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}] "
-            f"{'**yes**' if row[f'{metric} wins'] else 'no'}")
+    return f"{_fmt_interval(row, metric)} {'**yes**' if row[f'{metric} wins'] else 'no'}"
 
 # %% ../nbs/12b_model_card.ipynb #9a3c68cf
 def _misses(
@@ -162,8 +166,7 @@ def _misses(
         for metric, (label, unit) in names.items():
             against = row[f"{metric} against"]
             parts.append(f"{label} {row[f'{metric} {ours}']:.2f} {unit} against {against}'s {row[f'{metric} {against}']:.2f} "
-                         f"(margin {row[f'{metric} margin']:+.2f} [{row[f'{metric} low']:+.2f}, {row[f'{metric} high']:+.2f}], "
-                         f"{'won' if row[f'{metric} wins'] else '**lost**'})")
+                         f"(margin {_fmt_interval(row, metric)}, {'won' if row[f'{metric} wins'] else '**lost**'})")
         quoted = "".join(f"; {m}: PSNR {row[f'psnr {m}']:.2f} dB, L1 {row[f'l1_percent {m}']:.2f} %" for m in references)
         items.append(f"- {row['set']}, {row['holes']} holes: " + "; ".join(parts) + quoted + ".")
     return items
