@@ -281,9 +281,10 @@ def time_cli(threads: int, repeats: int) -> tuple[dict[str, Timings], str]:
 
 
 CLI_HEADING = "## `csa-inpaint` on a 256 px photograph"  # the section `--only-cli` replaces
+TIMINGS_HEADER = "| | best wall s | median wall s | median CPU s |\n|---|---:|---:|---:|"  # the Timings tables' header
 
 
-def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> list[str]:
+def cli_section(threads: int, repeats: int, dated: str = "") -> list[str]:
     "The `csa-inpaint` section's lines (`dated`: a sentence saying when it was measured, for a section refreshed alone)."
     rows, description = time_cli(threads, repeats)
     command = rows["whole command `csa-inpaint ...` (its default: one thread)"]
@@ -298,7 +299,7 @@ def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> lis
         f"one thread unless given `--threads`; the other rows use {threads} (OMP_NUM_THREADS / torch threads). The whole "
         "command runs in a fresh interpreter each time (start-up, imports, checkpoint load, inference, PNG write).",
         "",
-        header,
+        TIMINGS_HEADER,
         *[f"| {name} | {timings.cells()} |" for name, timings in rows.items()],
         "",
         f"Target: under 2 s on 2 CPU cores. Best whole-command run here: {best_command:.2f} s "
@@ -308,7 +309,7 @@ def cli_section(threads: int, repeats: int, header: str, dated: str = "") -> lis
     ]
 
 
-def refresh_cli_section(out: Path, threads: int, repeats: int, header: str, load: float) -> int:
+def refresh_cli_section(out: Path, threads: int, repeats: int, load: float) -> int:
     "Replace the `csa-inpaint` section of an existing report `out` by a new measurement; the other sections stay."
     report = out.read_text(encoding="utf-8") if out.is_file() else ""
     if "\n" + CLI_HEADING not in report:
@@ -316,7 +317,7 @@ def refresh_cli_section(out: Path, threads: int, repeats: int, header: str, load
     kept = report.split("\n" + CLI_HEADING)[0].rstrip("\n")
     dated = (f"This section measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()} "
              f"(1-minute load average {load:.1f} at the start; `--only-cli`: the sections above keep their own date).")
-    lines = [kept, *cli_section(threads, repeats, header, dated)]
+    lines = [kept, *cli_section(threads, repeats, dated)]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[1:]))
     return 0
@@ -342,9 +343,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    header = "| | best wall s | median wall s | median CPU s |\n|---|---:|---:|---:|"
     if args.only_cli:
-        return refresh_cli_section(Path(args.out), args.threads, args.repeats, header, load)
+        return refresh_cli_section(Path(args.out), args.threads, args.repeats, load)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {args.threads} torch threads"
     whole, middle, parameters = time_full_model(device, args.repeats)
     best = min(whole.wall[1:])
@@ -363,7 +363,7 @@ def main(argv=None):
         f"{parameters / 1e6:.1f} M parameters, random weights: speed does not depend on them), one image, the paper's "
         "centre hole (128 x 128), on the " + device.type.upper() + ".",
         "",
-        header,
+        TIMINGS_HEADER,
         f"| generator forward (rough + refinement) | {whole.cells()} |",
         f"| of which the CSA layer | {middle.cells()} |",
         "",
@@ -401,7 +401,7 @@ def main(argv=None):
                       "grey levels |bf16 - fp32| (`tests/test_inference.py` asserts at most 8 per pixel and 0.25 per image on "
                       "average):", "", *tolerance]
     if not args.skip_cli:
-        lines += cli_section(args.threads, args.repeats, header)
+        lines += cli_section(args.threads, args.repeats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

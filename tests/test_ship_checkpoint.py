@@ -31,7 +31,8 @@ def test_card_only_renders_the_saved_scores_and_refuses_others(tool, tmp_path, c
     scores = card_scores(tool.DEFAULT_CHECKPOINT, limit=1, masks_per_bin=1, baselines=("telea",))
     save_card_scores(scores, tool.SCORES)
     tool.TRIED.write_text("- a longer run: no change\n", encoding="utf-8")
-    for argv in (["--card-only", str(tool.DEFAULT_CHECKPOINT)], ["--card-only", "--corpus", str(tmp_path)], []):
+    for argv in (["--card-only", str(tool.DEFAULT_CHECKPOINT)], ["--card-only", "--corpus", str(tmp_path)],
+                 ["--card-only", "--masks-per-bin", "4"], []):
         with pytest.raises(SystemExit) as exit_:
             tool.main(argv)
         assert exit_.value.code == 2

@@ -30,7 +30,7 @@ def main(argv=None):
     parser.add_argument("checkpoint", type=Path, nargs="?", help="a csa-train run's last.pt (its folder holds log.csv and run.json)")
     parser.add_argument("--corpus", type=Path, help="photo corpus folder: its test split is scored")
     parser.add_argument("--heldout", type=Path, help="held-out photographs folder")
-    parser.add_argument("--masks-per-bin", type=int, default=8, help="seeded irregular masks per hole-ratio bin")
+    parser.add_argument("--masks-per-bin", type=int, help="seeded irregular masks per hole-ratio bin (default: card_scores', 8)")
     parser.add_argument("--solver-steps", type=int, help="model.biharmonic_steps of the shipped model (default: as trained)")
     parser.add_argument("--blend-fit", choices=BLEND_FITS,
                         help="model.blend_fit of the shipped model, for a model with a fitted blend weight (default: as trained)")
@@ -44,10 +44,11 @@ def main(argv=None):
     parser.add_argument("--card-only", action="store_true",
                         help="re-render the shipped file's card from its saved scores; nothing is measured or shipped")
     args = parser.parse_args(argv)
-    shipping = ("checkpoint", "corpus", "heldout", "solver_steps", "blend_fit", "correction_ring", "correction_fit")
+    measuring = ("corpus", "heldout", "masks_per_bin")  # card_scores' options; its defaults where not given
+    shipping = ("checkpoint", "solver_steps", "blend_fit", "correction_ring", "correction_fit", *measuring)
     given = [name for name in shipping if getattr(args, name) is not None]
     if args.card_only and given:
-        parser.error(f"--card-only re-renders the shipped file's card from its saved scores; drop {', '.join(given)}")
+        parser.error(f"--card-only re-renders the shipped file's card from its saved scores; drop {', '.join(n if n == 'checkpoint' else '--' + n.replace('_', '-') for n in given)}")
     if not args.card_only and args.checkpoint is None:
         parser.error("give the checkpoint to ship (a csa-train run's last.pt), or --card-only")
     tried_file = args.tried or (TRIED if TRIED.is_file() else None)
@@ -65,7 +66,7 @@ def main(argv=None):
                                     correction_fit=args.correction_fit)
         if (args.checkpoint.parent / "log.csv").is_file():  # keep what training cost inside the shipped file
             save_checkpoint({**load_checkpoint(path), "training": training_summary(args.checkpoint.parent)}, path)
-        scores = card_scores(path, corpus=args.corpus, heldout=args.heldout, masks_per_bin=args.masks_per_bin)
+        scores = card_scores(path, **{name: getattr(args, name) for name in measuring if getattr(args, name) is not None})
         save_card_scores(scores, SCORES)
     CARD.write_text(model_card(path, scores=scores, tried=tried), encoding="utf-8")
     print(f"wrote {CARD} from {SCORES}" if args.card_only else f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), {CARD} and {SCORES}")
