@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from .config import LossConfig
 
 # %% auto #0
-__all__ = ['RECONSTRUCTION_ERRORS', 'CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'reconstruction_loss', 'match_feature_shape',
-           'consistency_loss', 'ralsgan_discriminator_loss', 'ralsgan_generator_loss', 'LossContext',
-           'register_loss_term', 'reconstruction_term', 'consistency_term', 'input_layer', 'feature_layers',
-           'discriminator_scores', 'adversarial_term', 'loss_weights', 'discriminator_weight', 'weighted_objective',
+__all__ = ['RECONSTRUCTION_ERRORS', 'CONSISTENCY_REDUCTIONS', 'LOSS_TERMS', 'TEXTURE_LAYERS', 'reconstruction_loss',
+           'match_feature_shape', 'consistency_loss', 'ralsgan_discriminator_loss', 'ralsgan_generator_loss',
+           'LossContext', 'register_loss_term', 'reconstruction_term', 'consistency_term', 'input_layer',
+           'feature_layers', 'discriminator_scores', 'adversarial_term', 'gram_matrix', 'texture_features',
+           'perceptual_term', 'style_term', 'loss_weights', 'discriminator_weight', 'weighted_objective',
            'warmup_objective']
 
 # %% ../nbs/05_losses.ipynb #9768ace6
@@ -220,6 +221,46 @@ def adversarial_term(context: LossContext) -> dict[str, torch.Tensor]:
             real_scores = discriminator_scores(discriminator, context.image, context.real_features)
         parts[name] = ralsgan_generator_loss(real_scores, discriminator_scores(discriminator, context.output.refined, fake_features))
     return parts
+
+# %% ../nbs/05_losses.ipynb #bb63fd75
+TEXTURE_LAYERS = ("pool1", "pool2", "pool3")  # Psi_p of PConv's perceptual and style terms
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    "K_p Psi^T Psi: (B, C, H, W) -> (B, C, C), normalised by C*H*W, in float32."
+    batch, channels, height, width = features.shape
+    flat = features.float().flatten(2)
+    return flat @ flat.transpose(1, 2) / (channels * height * width)
+
+# %% ../nbs/05_losses.ipynb #ab48da57
+def texture_features(context: LossContext) -> tuple[dict, dict, dict]:
+    "VGG16 pool1-3 of the ground truth (no graph), the refined output and its composite (with graph), once per step."
+    def compute():
+        if all(layer in context.real_features for layer in TEXTURE_LAYERS):
+            target = {layer: context.real_features[layer] for layer in TEXTURE_LAYERS}
+        else:
+            with torch.no_grad():
+                target = context.vgg(context.image, TEXTURE_LAYERS)
+        output = context.output
+        return target, context.vgg(output.refined, TEXTURE_LAYERS), context.vgg(output.composited, TEXTURE_LAYERS)
+    return context.once("texture_features", compute)
+
+# %% ../nbs/05_losses.ipynb #36e19499
+@register_loss_term("perceptual", vgg_layers=TEXTURE_LAYERS)
+def perceptual_term(context: LossContext) -> torch.Tensor:
+    "L_perceptual (PConv Eq. 3): L1 between the VGG16 pool1-3 features of the output / composite and the ground truth's."
+    target, out, comp = texture_features(context)
+    return sum(F.l1_loss(out[p].float(), target[p].float()) + F.l1_loss(comp[p].float(), target[p].float())
+               for p in TEXTURE_LAYERS)
+
+# %% ../nbs/05_losses.ipynb #a826f671
+@register_loss_term("style", vgg_layers=TEXTURE_LAYERS)
+def style_term(context: LossContext) -> torch.Tensor:
+    "L_style_out + L_style_comp (PConv Eq. 4-5): L1 between Gram matrices of the VGG16 pool1-3 features."
+    target, out, comp = texture_features(context)
+    gram_target = {p: gram_matrix(target[p]) for p in TEXTURE_LAYERS}
+    return sum(F.l1_loss(gram_matrix(out[p]), gram_target[p]) + F.l1_loss(gram_matrix(comp[p]), gram_target[p])
+               for p in TEXTURE_LAYERS)
 
 # %% ../nbs/05_losses.ipynb #72be1c80
 def loss_weights(

@@ -12,13 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ExperimentConfig
-from ..losses import LossContext, weighted_objective
+from ..losses import TEXTURE_LAYERS, LossContext, perceptual_term, style_term, weighted_objective
 from ..networks import GeneratorOutput, InpaintingModel, check_image_and_mask, composite, register_model
 from ..vgg import load_vgg16
 
 # %% auto #0
-__all__ = ['PCONV_LOSS_WEIGHTS', 'PCONV_VGG_LAYERS', 'PCONV_TERMS', 'PartialConv2d', 'PartialConvUNet', 'gram_matrix',
-           'total_variation_loss', 'partial_conv_loss', 'PartialConvGenerator', 'PartialConvModel']
+__all__ = ['PCONV_LOSS_WEIGHTS', 'PCONV_VGG_LAYERS', 'PCONV_TERMS', 'PartialConv2d', 'PartialConvUNet', 'total_variation_loss',
+           'partial_conv_loss', 'PartialConvGenerator', 'PartialConvModel']
 
 # %% ../../nbs/07a_pconv.ipynb #a4b0e1ff
 class PartialConv2d(nn.Module):
@@ -112,16 +112,9 @@ class PartialConvUNet(nn.Module):
                 features = F.leaky_relu(norm(features), 0.2)
         return features
 
-# %% ../../nbs/07a_pconv.ipynb #6fa187ac
+# %% ../../nbs/07a_pconv.ipynb #b35d297e
 PCONV_LOSS_WEIGHTS = {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
-PCONV_VGG_LAYERS = ("pool1", "pool2", "pool3")
-
-# %% ../../nbs/07a_pconv.ipynb #025df652
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    "K_p Psi^T Psi: (B, C, H, W) -> (B, C, C), normalised by C*H*W."
-    batch, channels, height, width = features.shape
-    flat = features.flatten(2)
-    return flat @ flat.transpose(1, 2) / (channels * height * width)
+PCONV_VGG_LAYERS = TEXTURE_LAYERS  # pool1, pool2, pool3
 
 # %% ../../nbs/07a_pconv.ipynb #fe6a4343
 def total_variation_loss(
@@ -136,32 +129,12 @@ def total_variation_loss(
             ((composite[..., 1:, :] - composite[..., :-1, :]).abs() * down).sum()
     return total / composite.numel()
 
-# %% ../../nbs/07a_pconv.ipynb #c5b3231f
-def _vgg_features(context: LossContext) -> tuple[dict, dict, dict]:
-    "VGG16 pool1-3 of the ground truth, the prediction and the composite (computed once per step)."
-    vgg, output = context.vgg, context.output
-    return context.once("vgg", lambda: (vgg(context.image), vgg(output.refined), vgg(output.composited)))
-
-# %% ../../nbs/07a_pconv.ipynb #f793d361
-def _perceptual_term(context: LossContext) -> torch.Tensor:
-    "L_perceptual: L1 between the VGG16 features of the prediction / composite and those of the ground truth."
-    target, out, comp = _vgg_features(context)
-    return sum(F.l1_loss(out[p], target[p]) + F.l1_loss(comp[p], target[p]) for p in PCONV_VGG_LAYERS)
-
-# %% ../../nbs/07a_pconv.ipynb #6a7bac11
-def _style_term(context: LossContext) -> torch.Tensor:
-    "L_style_out + L_style_comp: L1 between Gram matrices of the VGG16 features."
-    target, out, comp = _vgg_features(context)
-    gram_target = {p: gram_matrix(target[p]) for p in PCONV_VGG_LAYERS}
-    return sum(F.l1_loss(gram_matrix(out[p]), gram_target[p]) + F.l1_loss(gram_matrix(comp[p]), gram_target[p])
-               for p in PCONV_VGG_LAYERS)
-
-
+# %% ../../nbs/07a_pconv.ipynb #457889d6
 PCONV_TERMS = {
     "valid": lambda context: ((context.output.refined - context.image).abs() * (1 - context.mask)).mean(),
     "hole": lambda context: ((context.output.refined - context.image).abs() * context.mask).mean(),
-    "perceptual": _perceptual_term,
-    "style": _style_term,
+    "perceptual": perceptual_term,
+    "style": style_term,
     "tv": lambda context: total_variation_loss(context.output.composited, context.mask),
 }
 
