@@ -21,13 +21,17 @@ from .metrics import save_table
 from .vgg import vgg_weights_label
 
 # %% auto #0
-__all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PAPER_DATA', 'EVALUATION_IMAGES',
-           'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'TABLES', 'side_by_side', 'caption',
-           'write_table', 'paper_rows', 'experiment_config', 'dataset_description', 'slug', 'trained_inpaint_fns',
-           'evaluate_rows', 'split_available', 'missing_note', 'comparison_figure', 'changed_settings', 'config_key',
-           'find_run', 'NotTrainedError', 'trained_model', 'shares_warmup', 'warm_started', 'share_warmups',
-           'TableSpec', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder', 'folder_masks',
-           'evaluation_masks', 'table_runs', 'table_figure', 'classical_floor_note', 'run_table']
+__all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PER_IMAGE_SUFFIX', 'PAPER_DATA',
+           'EVALUATION_IMAGES', 'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'TABLES',
+           'METRIC_BETTER', 'PER_IMAGE_COLUMNS', 'VERDICTS', 'CLAIMS', 'PAIR_KEYS', 'RECIPE_NOTE_START', 'side_by_side',
+           'caption', 'write_table', 'per_image_path', 'write_per_image', 'paper_rows', 'experiment_config',
+           'dataset_description', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note',
+           'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model',
+           'shares_warmup', 'warm_started', 'share_warmups', 'TableSpec', 'table_configs', 'evaluation_images',
+           'MaskFiles', 'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_runs', 'table_figure',
+           'classical_floor_note', 'run_table', 'Claim', 'paper_numbers', 'claim_verdict', 'paired_difference',
+           'unpaired_difference', 'seed_spread', 'table_scores', 'claim_verdicts', 'verdict_counts', 'claims_caption',
+           'write_claims']
 
 # %% ../nbs/12a_experiments.ipynb #ef2222bd
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
@@ -118,6 +122,26 @@ def write_table(
 ) -> tuple[Path, Path]:
     "Write `table` as out_dir/tables/NAME.csv and NAME.md (the caption under the Markdown table)."
     return save_table(table, Path(out_dir) / "tables" / name, caption=f"**{name}.** {caption_text}")
+
+# %% ../nbs/12a_experiments.ipynb #267a599a
+PER_IMAGE_SUFFIX = "_per_image"  # tables/NAME_per_image.csv beside tables/NAME.csv
+
+
+def per_image_path(out_dir: Path | str, name: str) -> Path:
+    "Where the per-image scores of table `name` live: out_dir/tables/NAME_per_image.csv."
+    return Path(out_dir) / "tables" / f"{name}{PER_IMAGE_SUFFIX}.csv"
+
+
+def write_per_image(
+    per_image: pd.DataFrame,  # evaluate_rows(...).attrs["per_image"]: method, image, mask, bin, hole_ratio, metrics
+    name: str,  # the table's file stem, e.g. "table1"
+    out_dir: Path | str,  # reports folder
+) -> Path:
+    "Write every row's per-image scores as out_dir/tables/NAME_per_image.csv."
+    path = per_image_path(out_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    per_image.to_csv(path, index=False)
+    return path
 
 # %% ../nbs/12a_experiments.ipynb #2c1bee47
 def paper_rows(
@@ -232,14 +256,18 @@ def evaluate_rows(
     masks: dict,  # from centre_masks or irregular_masks
     n_images: int,  # images per mask bin
 ) -> pd.DataFrame:
-    "Every method scored on the same images and masks, in the paper's layout."
+    "Every method scored on the same images and masks, in the paper's layout; every row's per-image scores in `.attrs['per_image']`."
     from csa_nb.metrics import evaluate
     centre = list(masks) == ["centre"]
-    rows = []
+    rows, per_image = [], []
     for label, inpaint_fn in inpaint_fns.items():
         summary = evaluate(inpaint_fn, dataset, masks, limit=n_images)
         rows.append(paper_rows(summary, label, "centre" if centre else None))
-    return pd.concat(rows, ignore_index=True)
+        per_image.append(summary.attrs["per_image"].assign(method=label))
+    table = pd.concat(rows, ignore_index=True)
+    scores = pd.concat(per_image, ignore_index=True)
+    table.attrs["per_image"] = scores[["method", *[c for c in scores.columns if c != "method"]]]
+    return table
 
 # %% ../nbs/12a_experiments.ipynb #b811951b
 def split_available(
@@ -689,14 +717,274 @@ def run_table(
     images, sample = evaluation_images(reference, n_images, seed, spec.split)
     masks, masks_text = evaluation_masks(spec.holes, size, n_images, seed, masks_path)
     scores = evaluate_rows(methods, images, masks, len(images))
+    per_image = scores.attrs.pop("per_image")  # out of attrs before pandas groups or joins `scores` (it compares attrs)
     table = side_by_side(scores, PAPER_TABLES.get(spec.name))
     description = dataset_description(reference, spec.split)
     floor = classical_floor_note(scores, {label: configs[label] for label in trained}) if spec.classical else ""
     text = (caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + shared_note + floor + INTERVAL_NOTE
             + missing_note(missing))
+    text += f" Every row's per-image scores: `{per_image_path(out_dir, spec.name).name}`."
     write_table(table, spec.name, text, out_dir)
+    write_per_image(per_image, spec.name, out_dir)
     if spec.figure:
         table_figure(spec, methods, images, masks, f"profile {profile}, {description}", out_dir)
     print(to_markdown(table))
     print(text)
     return table
+
+# %% ../nbs/12a_experiments.ipynb #82abc069
+METRIC_BETTER = {"L1 %": "lower", "L2 %": "lower", "SSIM": "higher", "PSNR": "higher"}  # the better side of each metric
+PER_IMAGE_COLUMNS = {"L1 %": "l1_percent", "L2 %": "l2_percent", "SSIM": "ssim", "PSNR": "psnr"}  # columns of evaluate_images
+VERDICTS = ("reproduced", "contradicted", "inconclusive at this scale", "not measured")
+
+
+@dataclass(frozen=True)
+class Claim:
+    "One claim of the paper: in `table`, row `better` scores better than row `worse` in `metric`."
+    text: str  # the claim in words
+    table: str  # key of PAPER_TABLES and TABLES, e.g. 'table1'
+    metric: str  # a key of METRIC_BETTER
+    better: str  # the row the paper says is better
+    worse: str  # the row it beats
+
+    def __post_init__(self):
+        if self.metric not in METRIC_BETTER:
+            raise ValueError(f"metric must be one of {', '.join(METRIC_BETTER)}, got {self.metric!r}")
+
+
+def _claims(text: str, table: str, better: str, worse: str, metrics=("L1 %", "PSNR")) -> list[Claim]:
+    return [Claim(text, table, metric, better, worse) for metric in metrics]
+
+
+CLAIMS: list[Claim] = [
+    *_claims("CSA beats CA on the centre hole (CelebA)", "table1", "CSA", "CA"),
+    *_claims("CSA beats Shift-Net on the centre hole (CelebA)", "table1", "CSA", "SH"),
+    *_claims("CSA beats PC on irregular holes (CelebA)", "table2", "CSA", "PC"),
+    *_claims("CSA beats GC on irregular holes (CelebA)", "table2", "CSA", "GC"),
+    *_claims("The CSA layer beats a 3x3 conv in the middle", "table6", "With CSA", "With Conv"),
+    *_claims("The CSA layer beats contextual attention in the middle", "table6", "With CSA", "With CA"),
+    *_claims("The CSA layer at the 3rd down-sample position beats the 4th", "table7", "3", "4"),
+    *_claims("The 3rd position beats the 2nd (the paper: in L1 only; its PSNR favours the 2nd, a trade-off)", "table7", "3", "2",
+             ("L1 %",)),
+    *_claims("The consistency loss helps", "table8", "With L_c", "No L_c"),
+    *_claims("The feature patch discriminator beats the patch discriminator alone", "table9", "c", "a"),
+    *_claims("The feature patch discriminator beats SRFeat's feature discriminator", "table9", "c", "b"),
+    *_claims("CSA beats CA on the centre hole (Places2 butte)", "table10", "CSA", "CA"),
+    *_claims("CSA beats Shift-Net on the centre hole (Places2 butte)", "table10", "CSA", "SH"),
+    *_claims("CSA beats PC on irregular holes (Paris StreetView)", "table11", "CSA", "PC"),
+    *_claims("CSA beats GC on irregular holes (Paris StreetView)", "table11", "CSA", "GC"),
+]
+
+# %% ../nbs/12a_experiments.ipynb #d8991d7b
+def paper_numbers(claim: Claim) -> tuple[np.ndarray, np.ndarray]:
+    "The paper's `claim.metric` of the better row and of the worse row, one value per hole of its table, in the same order."
+    paper = PAPER_TABLES[claim.table]
+    rows = {method: paper[paper["method"] == method].set_index("mask")[claim.metric] for method in (claim.better, claim.worse)}
+    holes = list(rows[claim.better].index)
+    return rows[claim.better].to_numpy(dtype=float), rows[claim.worse].loc[holes].to_numpy(dtype=float)
+
+# %% ../nbs/12a_experiments.ipynb #4d2492b6
+def claim_verdict(
+    metric: str,  # a key of METRIC_BETTER
+    low: float,  # the 95 % interval of better - worse
+    high: float,
+) -> str:
+    "reproduced | contradicted | inconclusive at this scale (the interval holds zero) | not measured (no interval)."
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "not measured"
+    side = -1 if METRIC_BETTER[metric] == "lower" else 1  # the sign of better - worse where the paper is right
+    if side * low > 0 and side * high > 0:
+        return "reproduced"
+    if side * low < 0 and side * high < 0:
+        return "contradicted"
+    return "inconclusive at this scale"
+
+# %% ../nbs/12a_experiments.ipynb #11c6b2fc
+PAIR_KEYS = ["image", "bin", "mask"]  # what makes two per-image scores a pair: the same image with the same hole
+
+
+def paired_difference(
+    per_image: pd.DataFrame,  # a table's per-image scores (per_image_path): method, image, mask, bin, metric columns
+    claim: Claim,  # which rows and metric
+) -> tuple[float, float, float, int]:
+    "Mean of the per-image `better - worse` over the pairs both rows scored, its 95 % paired bootstrap interval, and the pairs."
+    from csa_nb.metrics import paired_bootstrap
+    column = PER_IMAGE_COLUMNS[claim.metric]
+    if column not in per_image:
+        return float("nan"), float("nan"), float("nan"), 0
+    scores = [per_image[per_image["method"] == m].set_index(PAIR_KEYS)[column] for m in (claim.better, claim.worse)]
+    pairs = scores[0].index.intersection(scores[1].index)
+    if len(pairs) == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean, low, high = paired_bootstrap(scores[0].loc[pairs].to_numpy(), scores[1].loc[pairs].to_numpy())
+    return mean, low, high, len(pairs)
+
+
+def _parse_interval(text) -> tuple[float, float]:
+    "The bounds of an interval cell '[low, high]' (nan, nan when empty)."
+    numbers = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", str(text)) if isinstance(text, str) else []
+    return (float(numbers[0]), float(numbers[1])) if len(numbers) == 2 else (float("nan"), float("nan"))
+
+
+def unpaired_difference(
+    table: pd.DataFrame,  # one of our tables as written (side_by_side): `metric (ours)` and `metric 95% CI (ours)` columns
+    claim: Claim,  # which rows and metric
+) -> tuple[float, float, float]:
+    "Mean `better - worse` over the table's holes and an unpaired 95 % interval from the rows' own intervals (normal approximation)."
+    ours, interval = f"{claim.metric} (ours)", f"{claim.metric} {CI_LABEL}"
+    rows = [table[table["method"] == m] for m in (claim.better, claim.worse)]
+    if interval not in table or any(r.empty for r in rows):
+        return float("nan"), float("nan"), float("nan")
+    summary = []
+    for row in rows:
+        bounds = np.array([_parse_interval(t) for t in row[interval]])
+        summary.append((row[ours].mean(), ((bounds[:, 1] - bounds[:, 0]) / (2 * 1.959964)).mean()))
+    (better, se_better), (worse, se_worse) = summary
+    half = 1.959964 * float(np.hypot(se_better, se_worse))
+    return better - worse, better - worse - half, better - worse + half
+
+# %% ../nbs/12a_experiments.ipynb #f732095c
+def seed_spread(out_dir: Path | str) -> dict[str, float]:
+    "Each metric's spread over the training seeds of out_dir/tables/seed_noise.csv; {} where it was not measured."
+    path = Path(out_dir) / "tables" / "seed_noise.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    row = table[table["method"].astype(str).str.startswith("spread")]
+    return {} if row.empty else {m: abs(float(row.iloc[0][m])) for m in METRIC_BETTER if m in row}
+
+# %% ../nbs/12a_experiments.ipynb #a9285fcb
+def table_scores(
+    out_dir: Path | str,  # reports folder
+    name: str,  # a table's file stem
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    "Our table `name` (None when not generated), its per-image scores (None when not saved) and its caption line."
+    folder = Path(out_dir) / "tables"
+    if not (folder / f"{name}.csv").is_file():
+        return None, None, ""
+    per_image = per_image_path(out_dir, name)
+    markdown = folder / f"{name}.md"
+    lines = markdown.read_text(encoding="utf-8").splitlines() if markdown.is_file() else []
+    return (pd.read_csv(folder / f"{name}.csv"), pd.read_csv(per_image) if per_image.is_file() else None,
+            next((line for line in reversed(lines) if line.startswith("**")), ""))
+
+
+def _numbers(values: np.ndarray, digits: int) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in values)
+
+
+def claim_verdicts(
+    claims: list[Claim],  # e.g. CLAIMS
+    out_dir: Path | str,  # reports folder holding tables/NAME.csv (and NAME_per_image.csv, seed_noise.csv)
+) -> pd.DataFrame:
+    "One row per claim: the paper's numbers, our difference better - worse with its 95 % interval, the seed spread, the verdict."
+    spread, loaded, rows = seed_spread(out_dir), {}, []
+    for claim in claims:
+        if claim.table not in loaded:
+            loaded[claim.table] = table_scores(out_dir, claim.table)
+        table, per_image, _ = loaded[claim.table]
+        digits = 2 if claim.metric == "PSNR" else 3
+        better, worse = paper_numbers(claim)
+        if per_image is not None:
+            mean, low, high, pairs = paired_difference(per_image, claim)
+            paired = f"{pairs} image-hole pairs" if pairs else "rows not scored"
+        elif table is not None:
+            (mean, low, high), paired = unpaired_difference(table, claim), "unpaired (approx.)"
+        else:
+            mean, low, high, paired = float("nan"), float("nan"), float("nan"), "table not generated"
+        noise = spread.get(claim.metric, float("nan")) if TABLES[claim.table].holes == "centre" else float("nan")
+        rows.append({"claim": claim.text, "table": claim.table, "metric": claim.metric,
+                     "paper: better vs worse": f"{_numbers(better, digits)} vs {_numbers(worse, digits)}",
+                     "paper: difference": float(np.mean(better - worse)), "ours: difference": mean,
+                     "ours: 95% CI": "" if not np.isfinite(low) else f"[{low:.{digits}f}, {high:.{digits}f}]",
+                     "paired over": paired, "seed spread": noise,
+                     "beyond seed spread": "" if not (np.isfinite(noise) and np.isfinite(mean)) else ("yes" if abs(mean) > noise else "no"),
+                     "verdict": claim_verdict(claim.metric, low, high)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/12a_experiments.ipynb #3c55e9db
+RECIPE_NOTE_START = "One recipe for every learned row"  # how a table caption states its shared recipe (recipe_note)
+
+
+def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
+    "Claims per verdict, in the order of VERDICTS, verdicts no claim got left out."
+    counts = verdicts["verdict"].value_counts()
+    return {v: int(counts[v]) for v in VERDICTS if v in counts}
+
+
+def _counts_text(verdicts: pd.DataFrame) -> str:
+    return ", ".join(f"{n} {v}" for v, n in verdict_counts(verdicts).items()) + f" ({len(verdicts)} claims)"
+
+
+def _recipe_text(out_dir: Path | str, names: list[str]) -> str:
+    "What each table's caption says of its recipe: one shared recipe, or the mixed one of the tables written before the rule."
+    stated, mixed = [], []
+    for name in names:
+        caption_line = table_scores(out_dir, name)[2]
+        if RECIPE_NOTE_START in caption_line:
+            stated.append(name)
+        elif any("model" in changes and "name" in changes["model"] for changes in TABLES[name].rows.values()):
+            mixed.append(name)
+    text = ""
+    if stated:
+        text += f" {', '.join(stated)}: one recipe for every learned row, stated in each caption."
+    if mixed:
+        text += (f" {', '.join(mixed)} were trained before the one-recipe rule: their CSA rows start from the cpu profile's "
+                 "first guess (`model.hole_fill` blend, residual output, known-pixel standardisation) while CA, SH, PC and GC "
+                 "start from their papers' constant fill, so CSA's lead over them there is partly the first guess's, not the "
+                 "attention's; they need retraining on one recipe.")
+    return text
+
+
+def claims_caption(
+    verdicts: pd.DataFrame,  # from claim_verdicts
+    out_dir: Path | str,  # the reports folder the verdicts were read from
+) -> str:
+    "The caption of claims.md: what the columns are, the verdict rule, missing per-image scores, recipes and seed spread."
+    names = list(dict.fromkeys(verdicts["table"]))
+    generated = [n for n in names if table_scores(out_dir, n)[0] is not None]
+    unpaired = [n for n in generated if not per_image_path(out_dir, n).is_file()]
+    profiles = sorted({m for n in generated for m in re.findall(r"Profile `(\w+)`", table_scores(out_dir, n)[2])})
+    text = ("Each row: a claim the paper makes in words about its Tables 1, 2 and 6-11 (Sec. 4.2, 4.3, App. E), for one metric. "
+            "*difference*: the paper's better row minus the other (L1 %: negative where the paper is right; PSNR: positive). "
+            "*ours*: the mean over the same evaluation images and holes of the per-image difference, with its 95 % paired "
+            "bootstrap interval (2000 resamples, `csa_nb.metrics.paired_bootstrap`) where the table saved its per-image scores; "
+            "irregular tables pool their hole-ratio bins. *reproduced*: the interval excludes zero on the paper's side; *contradicted*: it excludes zero on the other "
+            "side; *inconclusive at this scale*: it holds zero; *not measured*: the table or a row was not produced. "
+            f"Our tables: profile {', '.join(f'`{p}`' for p in profiles) or 'unknown'} (each table's caption gives its data, "
+            "images, masks and training), not the paper's data or scale.")
+    if any("builtin photographs" in table_scores(out_dir, n)[2] for n in generated):
+        text += (" On the builtin photographs, tables that differ only in their dataset share their models: Table 10 repeats "
+                 "Table 1, Table 11 repeats Table 2.")
+    if unpaired:
+        text += (f" **Needs the tables re-run with per-image scores:** {', '.join(unpaired)} were written before `run_table` "
+                 "saved them, so their intervals here are unpaired approximations (`unpaired (approx.)`: the two rows' own "
+                 "95 % intervals read as normal, added in quadrature, bins taken as fully correlated). Rows scored on the same "
+                 "images move together, so the paired interval is narrower: their *reproduced* and *contradicted* would "
+                 "almost surely stand, some *inconclusive* may not.")
+    text += _recipe_text(out_dir, generated)
+    if seed_spread(out_dir):
+        text += (" *seed spread*: the largest minus the smallest value over the training seeds of `tables/seed_noise.md` "
+                 "(Table 1's CSA model, centre hole), shown for the centre-hole claims; a difference within it "
+                 "(*beyond seed spread*: no) could come from the training seed alone, which an interval over images does "
+                 "not see. Not measured for irregular holes.")
+    else:
+        text += " *seed spread*: not measured (no `tables/seed_noise.csv`)."
+    return text + " The paper has no table on its similarity measure, so no claim here is about one."
+
+
+def write_claims(
+    verdicts: pd.DataFrame,  # from claim_verdicts
+    caption_text: str,  # from claims_caption
+    out_dir: Path | str,  # reports folder: claims.md and claims.csv go here
+) -> tuple[Path, Path]:
+    "Write out_dir/claims.md (title, verdict counts, table, caption) and out_dir/claims.csv."
+    from csa_nb.metrics import to_markdown
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, markdown_path = out_dir / "claims.csv", out_dir / "claims.md"
+    verdicts.to_csv(csv_path, index=False)
+    shown = verdicts.astype(object).where(verdicts.notna(), "")  # empty cells, not 'nan', where nothing was measured
+    markdown_path.write_text("# The paper's claims, checked on our tables\n\n"
+                             f"**Verdicts:** {_counts_text(verdicts)}.\n\n{to_markdown(shown)}\n{caption_text}\n", encoding="utf-8")
+    return csv_path, markdown_path

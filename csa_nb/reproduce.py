@@ -24,23 +24,29 @@ from papermill.exceptions import PapermillExecutionError
 from .config import PROFILES, differences_table, make_config, parse_override, parse_overrides
 
 # %% auto #0
-__all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'DIFFERENCES', 'find_experiments', 'select_experiments', 'LocalKernelManager',
-           'ExperimentResult', 'declared_parameters', 'run_experiment', 'differences_section', 'notebook_profiles',
-           'write_index', 'committed_files', 'check_overwrite', 'smoke_banner', 'label_smoke_figures', 'reproduce',
-           'parse_parameters', 'main']
+__all__ = ['PACKAGE_ROOT', 'EXPERIMENTS_DIR', 'RUN_LAST', 'DIFFERENCES', 'find_experiments', 'select_experiments',
+           'LocalKernelManager', 'ExperimentResult', 'declared_parameters', 'run_experiment', 'differences_section',
+           'notebook_profiles', 'write_index', 'committed_files', 'check_overwrite', 'smoke_banner',
+           'label_smoke_figures', 'reproduce', 'parse_parameters', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #aab7b676
 PACKAGE_ROOT = Path(csa_nb.__file__).resolve().parent
 EXPERIMENTS_DIR = PACKAGE_ROOT.parent / "nbs" / "experiments"  # in a source checkout (pip install -e)
+RUN_LAST = ("claims",)  # notebooks that read other notebooks' outputs (claims reads the tables): run after the others
+
+
+def _run_order(name: str) -> tuple[bool, str]:
+    return (name in RUN_LAST, name)
 
 
 def find_experiments(directory: Path | str = EXPERIMENTS_DIR) -> dict[str, Path]:
-    "The experiment notebooks in `directory`, by name (file stem), in name order."
+    "The experiment notebooks in `directory`, by name (file stem), in name order, those of RUN_LAST last."
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"experiment notebooks not found at {directory}: run csa-reproduce from a source checkout "
                                 "(pip install -e .) or pass --notebooks DIR")
-    return {p.stem: p for p in sorted(directory.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
+    found = {p.stem: p for p in directory.glob("*.ipynb") if not p.name.startswith(("_", "."))}
+    return {name: found[name] for name in sorted(found, key=_run_order)}
 
 # %% ../nbs/12_reproduce.ipynb #81bb1c5b
 def select_experiments(experiments: dict[str, Path], only: str | None) -> dict[str, Path]:
@@ -53,7 +59,7 @@ def select_experiments(experiments: dict[str, Path], only: str | None) -> dict[s
         if not matches:
             raise ValueError(f"no experiment notebook named '{want}'; known: {', '.join(experiments)}")
         chosen.update(matches)
-    return dict(sorted(chosen.items()))
+    return {name: chosen[name] for name in sorted(chosen, key=_run_order)}
 
 # %% ../nbs/12_reproduce.ipynb #7f111260
 class LocalKernelManager(AsyncKernelManager):
@@ -207,6 +213,10 @@ def write_index(
     failed = [r for r in results if not r.ok]
     if failed:
         lines += ["## Notebooks that failed in the last run", ""] + [f"- `{r.name}`: {r.error}" for r in failed] + [""]
+    claims = out_dir / "claims.md"
+    if claims.is_file():
+        counts = next((l for l in claims.read_text(encoding="utf-8").splitlines() if l.startswith("**Verdicts")), "")
+        lines += ["## The paper's claims", "", f"- [claims](claims.md) ([csv](claims.csv)): {counts}", ""]
     tables = sorted((out_dir / "tables").glob("*.md"), key=lambda p: (len(p.stem), p.stem))
     lines += ["## Tables", ""]
     for table in tables:

@@ -90,3 +90,47 @@ def test_unfinished_or_missing_runs_are_refused_without_training(tmp_path):
     fake_run(tmp_path / f"csa-{config_key(config)}", config_to_dict(config), config.train.steps - 1)
     with pytest.raises(NotTrainedError, match=f"csa-{config_key(config)}"):
         trained_model("csa", config, tmp_path, train=False)
+
+
+def _hand_made_table8(out, l1_shift, psnr_noise, n=30, seed=0):
+    "tables/table8.csv and table8_per_image.csv: With L_c's L1 moved by `l1_shift` per image, its PSNR by noise of std `psnr_noise`."
+    import numpy as np
+    import pandas as pd
+    from csa_nb.experiments import per_image_path
+    rng = np.random.default_rng(seed)
+    l1, psnr, noise = rng.uniform(1, 3, n), rng.uniform(20, 30, n), rng.normal(0, psnr_noise, n)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"method": ["With L_c"] * n + ["No L_c"] * n, "image": [*range(n)] * 2, "mask": 0, "bin": "centre",
+                  "l1_percent": [*(l1 + l1_shift), *l1], "psnr": [*(psnr + noise - noise.mean()), *psnr]}
+                 ).to_csv(per_image_path(out, "table8"), index=False)
+    pd.DataFrame({"method": ["No L_c", "With L_c"], "mask": "centre"}).to_csv(out / "tables" / "table8.csv", index=False)
+
+
+def test_claims_of_a_hand_made_table_get_the_expected_verdicts(tmp_path):
+    "Lower L1 on every image: reproduced; PSNR moved by noise around zero: inconclusive; higher L1: contradicted."
+    from csa_nb.experiments import CLAIMS, claim_verdicts
+    consistency = [c for c in CLAIMS if c.table == "table8"]
+    _hand_made_table8(tmp_path / "better", -0.1, 0.5)
+    verdicts = claim_verdicts(consistency, tmp_path / "better").set_index("metric")
+    assert verdicts.loc["L1 %", "verdict"] == "reproduced"
+    assert abs(verdicts.loc["L1 %", "ours: difference"] + 0.1) < 1e-9
+    assert verdicts.loc["PSNR", "verdict"] == "inconclusive at this scale"  # its interval straddles zero
+    low, high = (float(x) for x in verdicts.loc["PSNR", "ours: 95% CI"].strip("[]").split(","))
+    assert low < 0 < high
+    _hand_made_table8(tmp_path / "worse", +0.1, 0.5)
+    assert claim_verdicts(consistency, tmp_path / "worse").set_index("metric").loc["L1 %", "verdict"] == "contradicted"
+
+
+def test_claims_without_per_image_scores_fall_back_and_say_so(tmp_path):
+    "A table written before per-image scores were saved: unpaired intervals, and the caption asks for the tables re-run."
+    import pandas as pd
+    from csa_nb.experiments import CLAIMS, claim_verdicts, claims_caption
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"method": ["CA", "SH", "CSA"], "mask": "centre", "L1 % (ours)": [3.0, 2.45, 2.4],
+                  "L1 % 95% CI (ours)": ["[2.900, 3.100]", "[2.350, 2.550]", "[2.300, 2.500]"]}).to_csv(tmp_path / "tables" / "table1.csv", index=False)
+    verdicts = claim_verdicts([c for c in CLAIMS if c.table == "table1" and c.metric == "L1 %"], tmp_path).set_index("claim")
+    assert verdicts["paired over"].tolist() == ["unpaired (approx.)"] * 2
+    assert verdicts["verdict"].tolist() == ["reproduced", "inconclusive at this scale"]
+    assert "Needs the tables re-run with per-image scores" in claims_caption(verdicts.reset_index(), tmp_path)
+    missing = claim_verdicts([c for c in CLAIMS if c.table == "table2"], tmp_path)
+    assert set(missing["verdict"]) == {"not measured"} and set(missing["paired over"]) == {"table not generated"}
