@@ -334,8 +334,13 @@ DIFFERENCES_BEYOND_CONFIG: list[tuple[str, str, str]] = [  # (what, the paper, o
      "a seeded random sample of the validation split: 500 on `paper` (all where fewer), fewer on the reduced profiles"),
     ("datasets", "CelebA, Places2 (butte, canyon), Paris StreetView",
      "the same with `csa-reproduce --data DIR`; without it, crops of the builtin photographs"),
-    ("baselines (CA, SH, PC, GC)", "the authors' trained models of each method",
-     "our re-implementations, trained with the same data, masks and trainer"),
+    ("baselines (CA, SH, PC, GC)", "the authors' trained models of each method, each trained its own way (its own data pipeline, "
+     "schedule, hole fill and stopping point)",
+     "our re-implementations, trained with the same data, masks and trainer, one recipe per table: every learned row shares "
+     "the data, steps, warm-up, batch, lr, seed, first-guess switches and final weights (each keeps its own published "
+     "objective after the warm-up); a table holding CA, SH, PC or GC runs its CSA row too with the paper's constant hole "
+     "fill, no residual output and no known-pixel standardisation, as those models cannot take the cpu profile's first "
+     "guess (each caption states its table's recipe)"),
     ("ablation rows (Tables 6-9)", "each variant trained on its own",
      "on a profile with a warm-up (cpu), variants that keep the CSA generator's weights start from one shared warm-up run "
      "and train only the full-objective steps (the captions say which); paper: each trained on its own"),

@@ -5,6 +5,7 @@
 # %% ../nbs/12a_experiments.ipynb #68387cd9
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -22,16 +23,17 @@ from .vgg import vgg_weights_label
 
 # %% auto #0
 __all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PER_IMAGE_SUFFIX', 'PAPER_DATA',
-           'EVALUATION_IMAGES', 'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'TABLES',
-           'METRIC_BETTER', 'PER_IMAGE_COLUMNS', 'VERDICTS', 'CLAIMS', 'PAIR_KEYS', 'RECIPE_NOTE_START', 'side_by_side',
-           'caption', 'write_table', 'per_image_path', 'write_per_image', 'paper_rows', 'experiment_config',
-           'dataset_description', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note',
-           'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model',
-           'shares_warmup', 'warm_started', 'share_warmups', 'TableSpec', 'table_configs', 'evaluation_images',
-           'MaskFiles', 'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_runs', 'table_figure',
-           'classical_floor_note', 'run_table', 'Claim', 'paper_numbers', 'claim_verdict', 'paired_difference',
-           'unpaired_difference', 'seed_spread', 'table_scores', 'claim_verdicts', 'verdict_counts', 'claims_caption',
-           'write_claims']
+           'EVALUATION_IMAGES', 'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS',
+           'FIRST_GUESS_SWITCHES', 'RECIPE_NOTE_START', 'TABLES', 'METRIC_BETTER', 'PER_IMAGE_COLUMNS', 'VERDICTS',
+           'CLAIMS', 'PAIR_KEYS', 'side_by_side', 'caption', 'write_table', 'per_image_path', 'write_per_image',
+           'paper_rows', 'experiment_config', 'dataset_description', 'slug', 'trained_inpaint_fns', 'evaluate_rows',
+           'split_available', 'missing_note', 'comparison_figure', 'changed_settings', 'config_key', 'find_run',
+           'NotTrainedError', 'trained_model', 'shares_warmup', 'warm_started', 'share_warmups', 'TableSpec',
+           'takes_first_guess', 'first_guess_switches', 'shared_first_guess', 'recipe_note', 'table_configs',
+           'evaluation_images', 'MaskFiles', 'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_runs',
+           'table_figure', 'classical_floor_note', 'run_table', 'Claim', 'paper_numbers', 'claim_verdict',
+           'paired_difference', 'unpaired_difference', 'seed_spread', 'table_scores', 'claim_verdicts',
+           'verdict_counts', 'claims_caption', 'write_claims']
 
 # %% ../nbs/12a_experiments.ipynb #ef2222bd
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
@@ -497,7 +499,67 @@ class TableSpec:
         if self.dataset not in PAPER_DATA:
             raise ValueError(f"dataset must be one of {', '.join(PAPER_DATA)}, got {self.dataset!r}")
 
-# %% ../nbs/12a_experiments.ipynb #70aaf409
+# %% ../nbs/12a_experiments.ipynb #670dda43
+FIRST_GUESS_SWITCHES = ("model.hole_fill", "model.residual", "model.normalize_input", "model.correction_ring")
+
+
+def _setting(config: ExperimentConfig, dotted: str):
+    section, name = dotted.split(".")
+    return getattr(getattr(config, section), name)
+
+
+@functools.lru_cache(maxsize=None)
+def _reads_first_guess(model_name: str) -> bool:
+    from csa_nb.networks import CSAGenerator, build_generator
+    return isinstance(build_generator(make_config("smoke", {"model": {"name": model_name}})), CSAGenerator)
+
+
+def takes_first_guess(config: ExperimentConfig) -> bool:
+    "Whether the row's generator reads FIRST_GUESS_SWITCHES (the CSA generator does; CA, SH, PC and GC erase the hole with a constant)."
+    return _reads_first_guess(config.model.name)
+
+
+def first_guess_switches(config: ExperimentConfig) -> dict:
+    "The first-guess settings the row's generator runs with: its config's, or the paper's where its generator ignores them."
+    source = config if takes_first_guess(config) else make_config("paper")
+    return {setting: _setting(source, setting) for setting in FIRST_GUESS_SWITCHES}
+
+
+def shared_first_guess(configs: dict[str, ExperimentConfig]) -> dict:
+    "The switches every row of a table must take (dotted keys): {} when all rows can take their own, else the paper's values."
+    if all(takes_first_guess(config) for config in configs.values()):
+        return {}
+    paper = make_config("paper")
+    return {setting: _setting(paper, setting) for setting in FIRST_GUESS_SWITCHES}
+
+# %% ../nbs/12a_experiments.ipynb #89c6d718
+RECIPE_NOTE_START = "One recipe for every learned row"  # how a table caption states its shared recipe (claims_caption reads it)
+
+
+def recipe_note(
+    configs: dict[str, ExperimentConfig],  # table_configs' output (before shared warm-ups rewrite the rows' steps)
+    profile_switches: dict | None = None,  # the profile's own first-guess switches, when shared_first_guess replaced them
+) -> str:
+    "The caption sentence stating the recipe every learned row of a table trains with."
+    from csa_nb.networks import DIFFUSION_FILLS
+    reference = next(iter(configs.values()))
+    t, switches = reference.train, first_guess_switches(reference)
+    fill = switches["model.hole_fill"]
+    fill_text = f"hole fill `{fill}` ({'a diffusion of the hole border' if fill in DIFFUSION_FILLS else 'a constant colour'})"
+    warmup = f" (the first {t.warmup_steps} on the L1 reconstruction warm-up)" if t.warmup_steps else ""
+    text = (f" {RECIPE_NOTE_START}: the same data and training masks, {t.steps} steps{warmup}, batch {t.batch_size}, "
+            f"lr {t.lr:g}, seed {t.seed}, {fill_text}, residual output {'on' if switches['model.residual'] else 'off'}, "
+            f"known-pixel standardisation {'on' if switches['model.normalize_input'] else 'off'}, each model's own published "
+            "objective after the warm-up, and each run's final weights (no selection on validation data).")
+    if profile_switches and profile_switches != switches:
+        others = [label for label, config in configs.items() if not takes_first_guess(config)]
+        text += (f" The `{reference.profile}` profile's first guess (hole fill `{profile_switches['model.hole_fill']}`, residual "
+                 f"output {'on' if profile_switches['model.residual'] else 'off'}, known-pixel standardisation "
+                 f"{'on' if profile_switches['model.normalize_input'] else 'off'}) is off for every row, the paper's setting, "
+                 f"because {', '.join(others)} cannot take it.")
+    return text
+
+# %% ../nbs/12a_experiments.ipynb #c3204d83
 _CA_SH_CSA = {"CA": {"model": {"name": "ca"}}, "SH": {"model": {"name": "shift"}}, "CSA": {}}
 _PC_GC_CSA = {"PC": {"model": {"name": "pconv"}}, "GC": {"model": {"name": "gated"}}, "CSA": {}}
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
@@ -533,9 +595,11 @@ def table_configs(
     seed: int = 0,  # training seed of every row
     overrides: dict | None = None,  # the user's config changes for every row (csa-reproduce --set), before the rows' own
 ) -> dict[str, ExperimentConfig]:
-    "The config of every row of `spec`: profile, the table's data, training masks and seed, the user's overrides, then the row's changes."
+    "The config of every row of `spec`: profile, the table's data, training masks and seed, the user's overrides, the row's changes, then the table's shared first guess."
     common = {"masks": TRAINING_MASKS[spec.holes], "train": {"seed": seed}}
-    return {label: experiment_config(profile, data_path, spec.dataset, [common, overrides, changes]) for label, changes in spec.rows.items()}
+    configs = {label: experiment_config(profile, data_path, spec.dataset, [common, overrides, changes]) for label, changes in spec.rows.items()}
+    shared = shared_first_guess(configs)  # {} unless a row cannot take the profile's first guess: then the paper's for all
+    return {label: apply_overrides(config, shared) for label, config in configs.items()}
 
 # %% ../nbs/12a_experiments.ipynb #be209b9e
 def evaluation_images(
@@ -706,6 +770,7 @@ def run_table(
     from csa_nb.metrics import to_markdown
     configs = table_configs(spec, profile, data_path, seed, overrides)
     reference = next(iter(configs.values()))
+    recipe = recipe_note(configs, first_guess_switches(make_config(profile, overrides)))
     available, missing, shared_note = table_runs(spec, profile, data_path, runs_dir, seed, overrides, train_missing)
     size, n_images = reference.data.image_size, n_images or EVALUATION_IMAGES[profile]
     print(f"{spec.name}: profile {profile}, {size} px, models {list(available)}" + (f", missing {list(missing)}" if missing else ""))
@@ -721,7 +786,7 @@ def run_table(
     table = side_by_side(scores, PAPER_TABLES.get(spec.name))
     description = dataset_description(reference, spec.split)
     floor = classical_floor_note(scores, {label: configs[label] for label in trained}) if spec.classical else ""
-    text = (caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + shared_note + floor + INTERVAL_NOTE
+    text = (caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + recipe + shared_note + floor + INTERVAL_NOTE
             + missing_note(missing))
     text += f" Every row's per-image scores: `{per_image_path(out_dir, spec.name).name}`."
     write_table(table, spec.name, text, out_dir)
@@ -903,9 +968,6 @@ def claim_verdicts(
     return pd.DataFrame(rows)
 
 # %% ../nbs/12a_experiments.ipynb #3c55e9db
-RECIPE_NOTE_START = "One recipe for every learned row"  # how a table caption states its shared recipe (recipe_note)
-
-
 def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
     "Claims per verdict, in the order of VERDICTS, verdicts no claim got left out."
     counts = verdicts["verdict"].value_counts()
@@ -918,16 +980,21 @@ def _counts_text(verdicts: pd.DataFrame) -> str:
 
 def _recipe_text(out_dir: Path | str, names: list[str]) -> str:
     "What each table's caption says of its recipe: one shared recipe, or the mixed one of the tables written before the rule."
-    stated, mixed = [], []
+    stated, mixed, variants = [], [], []
     for name in names:
         caption_line = table_scores(out_dir, name)[2]
         if RECIPE_NOTE_START in caption_line:
             stated.append(name)
         elif any("model" in changes and "name" in changes["model"] for changes in TABLES[name].rows.values()):
             mixed.append(name)
+        else:
+            variants.append(name)
     text = ""
     if stated:
         text += f" {', '.join(stated)}: one recipe for every learned row, stated in each caption."
+    if variants:
+        text += (f" {', '.join(variants)} (CSA variants only) were written before captions stated the recipe; their rows "
+                 "share the profile's recipe, first guess included.")
     if mixed:
         text += (f" {', '.join(mixed)} were trained before the one-recipe rule: their CSA rows start from the cpu profile's "
                  "first guess (`model.hole_fill` blend, residual output, known-pixel standardisation) while CA, SH, PC and GC "

@@ -134,3 +134,21 @@ def test_claims_without_per_image_scores_fall_back_and_say_so(tmp_path):
     assert "Needs the tables re-run with per-image scores" in claims_caption(verdicts.reset_index(), tmp_path)
     missing = claim_verdicts([c for c in CLAIMS if c.table == "table2"], tmp_path)
     assert set(missing["verdict"]) == {"not measured"} and set(missing["paired over"]) == {"table not generated"}
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_every_table_runs_its_rows_on_one_recipe(profile):
+    "Issue 30: the rows of a table share data, masks, steps, warm-up, batch, lr, seed and the first-guess switches their generators run with."
+    from csa_nb.experiments import FIRST_GUESS_SWITCHES, TABLES, first_guess_switches, table_configs
+    from csa_nb.train import config_changes
+    for spec in TABLES.values():
+        configs = list(table_configs(spec, profile).values())
+        assert all(first_guess_switches(c) == first_guess_switches(configs[0]) for c in configs), spec.name
+        assert set(first_guess_switches(configs[0])) == set(FIRST_GUESS_SWITCHES)
+        for config in configs[1:]:  # the rows differ only in what the table compares
+            changed = {k.split(".")[0] + "." + k.split(".")[1] for k in config_changes(configs[0], config)}
+            assert not {k for k in changed if k.startswith(("data.", "masks.", "train."))}, (spec.name, changed)
+            assert not changed & set(FIRST_GUESS_SWITCHES), (spec.name, changed)
+    baselines = table_configs(TABLES["table1"], profile)
+    assert baselines["CSA"].model.hole_fill == baselines["CA"].model.hole_fill == "imagenet-mean"
+    assert not baselines["CSA"].model.residual and not baselines["CSA"].model.normalize_input
