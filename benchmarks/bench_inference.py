@@ -15,7 +15,15 @@
 3. `csa-inpaint IMAGE MASK -o OUT` as a user runs it (a fresh interpreter: start-up, imports, checkpoint
    load, inference, PNG write) on a real photograph (scikit-image's `astronaut`, 256 x 256) with the
    shipped checkpoint; when the package ships none, an untrained `cpu`-profile checkpoint of the same
-   architecture stands in (same cost), and the report says so. Target: under 2 s on 2 CPU cores.
+   architecture stands in (same cost), and the report says so. Target (issue 31): within 1 s of `import torch`.
+4. Photographs at their own resolution (issue 31), for `--checkpoint` (default: the shipped one): `inpaint` of a 256 px
+   photograph with a centre hole on one thread (default, without the correction gain's second run, with the direct
+   sparse solver, with `strategy='resize'`), a 2560 x 1600 photograph with a 96 px hole (crop and resize), both again
+   with one busy-loop process beside them; the CSA layer's peak memory on a 128 x 128 map with and without chunked
+   search; sharpness (gradient energy in the hole against a full-resolution biharmonic fill) and known pixels on the
+   corpus's test photographs; and how far the direct solver's first guess is from the trained pyramid's.
+
+    python benchmarks/bench_inference.py --only-photos [--checkpoint CKPT]   # refresh section 4 alone
 """
 import argparse
 import datetime
@@ -280,6 +288,185 @@ def time_cli(threads: int, repeats: int) -> tuple[dict[str, Timings], str]:
     return rows, description
 
 
+PHOTO_HEADING = "## Photographs at their own resolution (issue 31)"  # the section `--only-photos` replaces
+PHOTOS = ROOT.parent / "csa_data" / "photos" / "test" if (ROOT.parent / "csa_data").is_dir() else Path("/root/csa_data/photos/test")
+
+
+def _test_photographs(limit: int = 8) -> list[tuple[str, np.ndarray]]:
+    "The corpus's test photographs (data/prepare_photos.py), else scikit-image's: (name, (H, W, 3) uint8)."
+    paths = sorted(p for p in PHOTOS.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit] if PHOTOS.is_dir() else []
+    if paths:
+        return [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in paths]
+    from skimage import data
+    return [(name, getattr(data, name)()) for name in ("astronaut", "chelsea", "coffee", "rocket")][:limit]
+
+
+def _centre_hole(shape, side: int) -> np.ndarray:
+    hole = np.zeros(shape[:2], np.float32)
+    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    hole[top:top + side, left:left + side] = 1
+    return hole
+
+
+def gradient_energy(picture: np.ndarray, hole: np.ndarray) -> float:
+    "Mean squared forward difference (both directions, all channels) over the hole pixels."
+    x = picture.astype(np.float64)
+    dy, dx = np.zeros_like(x), np.zeros_like(x)
+    dy[:-1], dx[:, :-1] = x[1:] - x[:-1], x[:, 1:] - x[:, :-1]
+    return float((dy ** 2 + dx ** 2).sum(-1)[hole > 0].mean())
+
+
+def biharmonic_reference(picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    "The exact biharmonic fill at full resolution (csa_nb.networks.direct_fill), 8-bit."
+    from csa_nb.networks import direct_fill
+    image = torch.from_numpy(np.ascontiguousarray(picture)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    filled = direct_fill(image, torch.from_numpy(hole)[None, None])
+    return np.clip(np.rint((filled[0].permute(1, 2, 0).numpy() + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+class BusyLoop:
+    "One process spinning on a core beside the measurement (started and ended by its own pid)."
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def csa_peak_memory(chunked: bool) -> tuple[float, float]:
+    "(peak RSS growth in MB, seconds) of the CSA layer alone on a (1, 32, 128, 128) map with a 64 x 128 hole."
+    import csa_nb.csa as csa
+    features = torch.randn(1, 32, 128, 128, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 1, 128, 128); mask[..., 32:96, :] = 1
+    before, csa.SEARCH_CHUNK = csa.SEARCH_CHUNK, csa.SEARCH_CHUNK if chunked else 1 << 40
+    try:
+        _peak_rss_reset()
+        base = _peak_rss_mb()
+        begin = time.perf_counter()
+        with torch.no_grad():
+            csa.coherent_semantic_attention(features, mask)
+        return _peak_rss_mb() - base, time.perf_counter() - begin
+    finally:
+        csa.SEARCH_CHUNK = before
+
+
+def photo_section(checkpoint: Path, description: str, repeats: int, dated: str) -> list[str]:
+    "Section 4's lines."
+    from csa_nb import inference
+    from csa_nb.networks import biharmonic_fill, diffusion_solver, harmonic_fill
+    torch.set_num_threads(1)
+    generator, size = inference.load_inpainting_model(checkpoint, "cpu")
+    config = getattr(generator, "model_cfg", None)
+    recipe = (f"first guess `{config.hole_fill}`, correction gain ring {config.correction_ring}" if config is not None else "")
+    photos = _test_photographs()
+    from skimage import data
+    small = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256), Image.LANCZOS))
+    small_hole = np.asarray(center_mask(256), np.float32).reshape(256, 256)
+    big = np.asarray(Image.fromarray(photos[0][1]).resize((2560, 1600), Image.BICUBIC))
+    big_hole = _centre_hole(big.shape, 96)
+    run = lambda picture, hole, **options: inference.inpaint(picture, hole, checkpoint, device="cpu", threads=1, **options)
+    cases = [("256 px photograph, centre hole: `inpaint` (defaults)", small, small_hole, {}),
+             ("the same, `correction=False` (one run of the model)", small, small_hole, {"correction": False}),
+             ("the same, `solver='direct'`", small, small_hole, {"solver": "direct"}),
+             ("the same, `strategy='resize'`", small, small_hole, {"strategy": "resize"}),
+             ("2560 x 1600 photograph, 96 px hole: `inpaint` (crop)", big, big_hole, {}),
+             ("the same, `correction=False`", big, big_hole, {"correction": False}),
+             ("the same, `strategy='resize'`", big, big_hole, {"strategy": "resize"})]
+    lines = ["| case | best wall s | median wall s | median CPU s | best wall s, busy loop beside | ratio |", "|---|---:|---:|---:|---:|---:|"]
+    for name, picture, hole, options in cases:
+        quiet = run_in_process(lambda: run(picture, hole, **options), repeats)
+        with BusyLoop():
+            busy = run_in_process(lambda: run(picture, hole, **options), repeats)
+        ratio = min(busy.wall[1:] or busy.wall) / min(quiet.wall[1:] or quiet.wall)
+        lines.append(f"| {name} | {quiet.cells()} | {min(busy.wall[1:] or busy.wall):.2f} | {ratio:.1f}x |")
+        print(lines[-1], flush=True)
+    memory = [csa_peak_memory(chunked) for chunked in (True, False)]
+    sharp = ["| photograph | size | hole | biharmonic PSNR | crop PSNR | resize PSNR | crop / biharmonic gradient energy | "
+             "resize / biharmonic | known pixels unchanged |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    psnr = lambda out, picture, hole: 10 * np.log10(255 ** 2 / np.mean((out.astype(float) - picture)[hole > 0] ** 2))
+    for name, picture in [*photos, ("2560 x 1600 (first, upscaled)", big)]:
+        hole = _centre_hole(picture.shape, 96)
+        reference = biharmonic_reference(picture, hole)
+        crop, resize = (np.asarray(run(picture, hole, strategy=s)) for s in ("crop", "resize"))
+        energy = gradient_energy(reference, hole)
+        sharp.append(f"| {name} | {picture.shape[1]} x {picture.shape[0]} | 96 | {psnr(reference, picture, hole):.2f} | "
+                     f"{psnr(crop, picture, hole):.2f} | {psnr(resize, picture, hole):.2f} | {gradient_energy(crop, hole) / energy:.2f} | "
+                     f"{gradient_energy(resize, hole) / energy:.2f} | "
+                     f"{'yes' if np.array_equal(crop[hole == 0], picture[hole == 0]) and np.array_equal(resize[hole == 0], picture[hole == 0]) else 'NO'} |")
+        print(sharp[-1], flush=True)
+    fills = ["| photograph | harmonic: pyramid vs direct, mean / max | biharmonic: pyramid (200 steps) vs direct, mean / max | "
+             "`inpaint`: pyramid vs direct, mean in the hole / max | PSNR pyramid / direct |", "|---|---:|---:|---:|---:|"]
+    for name, picture in photos:
+        window = np.ascontiguousarray(picture[:256, :256])
+        hole = _centre_hole(window.shape, 96)
+        image = torch.from_numpy(window).permute(2, 0, 1)[None].float() / 127.5 - 1
+        mask = torch.from_numpy(hole)[None, None]
+        inside = mask.bool().expand_as(image)
+        grey = lambda a, b: (f"{float((a - b).abs()[inside].mean() * 127.5):.2f} / {float((a - b).abs()[inside].max() * 127.5):.1f}")
+        with diffusion_solver("direct"):
+            exact = harmonic_fill(image, mask), biharmonic_fill(image, mask)
+        steps = config.biharmonic_steps if config is not None else 200
+        pyramid_out, direct_out = (np.asarray(run(window, hole, solver=s), np.int16) for s in ("pyramid", "direct"))
+        difference = np.abs(pyramid_out - direct_out)[hole > 0]
+        fills.append(f"| {name} | {grey(harmonic_fill(image, mask), exact[0])} | {grey(biharmonic_fill(image, mask, steps), exact[1])} | "
+                     f"{difference.mean():.2f} / {difference.max()} | {psnr(pyramid_out, window, hole):.2f} / {psnr(direct_out, window, hole):.2f} |")
+        print(fills[-1], flush=True)
+    return [
+        "",
+        PHOTO_HEADING,
+        "",
+        f"{dated} Checkpoint: {description} ({recipe}); model size {size} px. Every call in-process on one thread "
+        f"(`threads=1`, the default), model loaded, {repeats} timed runs after a warm-up; the busy-loop column repeats them "
+        "with one `while True: pass` process beside them (this machine has 2 cores, and other jobs were running: see the "
+        "load above). Targets: 256 px at most 0.3 s, 2560 x 1600 with a 96 px hole at most 1.5 s, at most 2x slower beside a "
+        "busy loop.",
+        "",
+        *lines,
+        "",
+        f"CSA layer alone on a (1, 32, 128, 128) feature map (a 1024 px canvas at level 3) with a 64 x 128 hole (8192 hole and "
+        f"8192 known positions): peak memory growth {memory[0][0]:.0f} MB with the search chunked "
+        f"(`csa_nb.csa.SEARCH_CHUNK` = 4 M scores), {memory[1][0]:.0f} MB in one piece (the 8192 x 8192 score matrix); "
+        f"{memory[0][1]:.2f} s and {memory[1][1]:.2f} s.",
+        "",
+        "Sharpness: a 96 px centre hole in each test photograph of the corpus and in the 2560 x 1600 one, filled by "
+        "`inpaint` (crop, the default) and with `strategy='resize'`, against the exact biharmonic fill at full resolution: "
+        "PSNR inside the hole, and the mean squared gradient inside the hole as a share of the biharmonic fill's (the issue "
+        "asks for at least 0.9).",
+        "",
+        *sharp,
+        "",
+        "The first guess of a diffusion model: its pyramid solver as trained (`solver='pyramid'`, the default: training's "
+        "iterations on the holes' box) against the exact sparse solve (`solver='direct'`) of the same discrete systems, on "
+        "the top-left 256 x 256 of each test photograph with a 96 px centre hole, in 8-bit grey levels inside the hole; then "
+        "the whole `inpaint` with each.",
+        "",
+        *fills,
+    ]
+
+
+def refresh_photo_section(out: Path, checkpoint: str | None, repeats: int, load: float) -> int:
+    "Replace (or add, before the csa-inpaint section) the photographs section of `out`."
+    from csa_nb.inference import DEFAULT_CHECKPOINT
+    report = out.read_text(encoding="utf-8") if out.is_file() else "# Inference speed\n"
+    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    description = f"`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`"
+    dated = (f"This section measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()} "
+             f"(1-minute load average {load:.1f} at the start, on {os.cpu_count()} cores; `--only-photos`).")
+    section = "\n".join(photo_section(path, description, repeats, dated)).strip("\n")
+    head, found, rest = report.partition("\n" + PHOTO_HEADING)
+    tail = ("\n" + CLI_HEADING + rest.split("\n" + CLI_HEADING, 1)[1]) if found and "\n" + CLI_HEADING in rest else ""
+    if not found:
+        head, cli, after = report.partition("\n" + CLI_HEADING)
+        tail = cli + after
+    out.write_text(head.rstrip("\n") + "\n\n" + section + "\n" + tail, encoding="utf-8")
+    print(section)
+    return 0
+
+
 CLI_HEADING = "## `csa-inpaint` on a 256 px photograph"  # the section `--only-cli` replaces
 TIMINGS_HEADER = "| | best wall s | median wall s | median CPU s |\n|---|---:|---:|---:|"  # the Timings tables' header
 
@@ -302,10 +489,12 @@ def cli_section(threads: int, repeats: int, dated: str = "") -> list[str]:
         TIMINGS_HEADER,
         *[f"| {name} | {timings.cells()} |" for name, timings in rows.items()],
         "",
-        f"Target: under 2 s on 2 CPU cores. Best whole-command run here: {best_command:.2f} s "
-        f"({'meets' if best_command < 2 else 'misses'} the target on this shared machine). Starting Python and "
-        "importing torch is a floor this package cannot lower; what the package adds on top is the difference "
-        "between the rows.",
+        f"Target (issue 31): the whole command within 1 s of `import torch`. Best runs here: {best_command:.2f} s against "
+        f"{min(rows['a fresh interpreter running only `import torch`'].wall[1:]):.2f} s, "
+        f"{best_command - min(rows['a fresh interpreter running only `import torch`'].wall[1:]):.2f} s more "
+        f"({'meets' if best_command - min(rows['a fresh interpreter running only `import torch`'].wall[1:]) <= 1 else 'misses'} "
+        "the target on this shared machine). Starting Python and importing torch is a floor this package cannot lower; "
+        "what the package adds on top is the difference between the rows.",
     ]
 
 
@@ -333,6 +522,9 @@ def main(argv=None):
     parser.add_argument("--precision-threads", type=int, nargs="+", default=[1, 2], help="threads of the precision rows")
     parser.add_argument("--only-cli", action="store_true",
                         help="re-measure only the csa-inpaint section of --out, keeping the other sections as they were measured")
+    parser.add_argument("--only-photos", action="store_true",
+                        help="re-measure only the photographs section (issue 31) of --out, keeping the other sections")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint for the photographs section (default: the shipped one)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "inference.md"))
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--precision-worker":
         import json
@@ -345,6 +537,8 @@ def main(argv=None):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if args.only_cli:
         return refresh_cli_section(Path(args.out), args.threads, args.repeats, load)
+    if args.only_photos:
+        return refresh_photo_section(Path(args.out), args.checkpoint, args.repeats, load)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {args.threads} torch threads"
     whole, middle, parameters = time_full_model(device, args.repeats)
     best = min(whole.wall[1:])

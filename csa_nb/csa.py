@@ -15,8 +15,8 @@ from torch import Tensor
 from torch.profiler import record_function
 
 # %% auto #0
-__all__ = ['SIMILARITIES', 'BACKWARD_MODES', 'GUARD', 'hole_mask_flat', 'vector_lengths', 'inverse_lengths', 'unit_vectors',
-           'similarity_score', 'csa_reference', 'HolePositions', 'hole_positions', 'semantic_search',
+__all__ = ['SIMILARITIES', 'BACKWARD_MODES', 'GUARD', 'SEARCH_CHUNK', 'hole_mask_flat', 'vector_lengths', 'inverse_lengths',
+           'unit_vectors', 'similarity_score', 'csa_reference', 'HolePositions', 'hole_positions', 'semantic_search',
            'generate_recurrence', 'generate_adjoint', 'step_weights', 'CSAResult', 'csa_forward', 'limited_cpu_threads',
            'attention_matrices', 'coherent_semantic_attention', 'CoherentSemanticAttention', 'attention_map',
            'show_attention', 'CSASteps', 'csa_steps']
@@ -173,7 +173,18 @@ def hole_positions(
     return HolePositions(holes_first, steps[:n] < hole_count[:, None], hole_count,
                          known_first, steps[:k] < known_count[:, None])
 
-# %% ../nbs/02_csa.ipynb #d626e0a4
+# %% ../nbs/02_csa.ipynb #42be49d6
+SEARCH_CHUNK = 1 << 22  # most similarity scores held at once (16 MB in float32); larger searches go in chunks of hole rows
+
+
+def _best_matches(unit_holes: Tensor, known: Tensor, known_scale: Tensor, known_valid: Tensor) -> tuple[Tensor, Tensor]:
+    "max and argmax over the known positions of the cosines of `unit_holes` (B, C, n') against `known` (B, C, k)."
+    cosines = (unit_holes.transpose(1, 2) @ known) * known_scale[:, None, :]  # (B, n', C) x (B, C, k) -> (B, n', k)
+    if not bool(known_valid.all()):
+        cosines = cosines.masked_fill(~known_valid[:, None, :], float("-inf"))
+    return cosines.max(dim=2)  # torch.max returns the first maximal index
+
+
 def semantic_search(
     holes: Tensor,  # (B, C, n) hole features m_i, one per column
     known: Tensor,  # (B, C, k) known features k_j
@@ -184,10 +195,13 @@ def semantic_search(
     with record_function("csa.search"):
         hole_scale, known_scale = inverse_lengths(holes, dim=1), inverse_lengths(known, dim=1)  # (B, n), (B, k)
         unit_holes = holes * hole_scale[:, None, :]
-        cosines = (unit_holes.transpose(1, 2) @ known) * known_scale[:, None, :]  # (B, n, C) x (B, C, k) -> (B, n, k)
-        if not bool(known_valid.all()):
-            cosines = cosines.masked_fill(~known_valid[:, None, :], float("-inf"))
-        best, source = cosines.max(dim=2)  # torch.max returns the first maximal index
+        batch, _, n = unit_holes.shape
+        rows = max(1, SEARCH_CHUNK // max(1, batch * known.shape[2]))
+        if n <= rows:
+            best, source = _best_matches(unit_holes, known, known_scale, known_valid)
+        else:  # bounded memory: `rows` hole positions at a time
+            parts = [_best_matches(unit_holes[:, :, start:start + rows], known, known_scale, known_valid) for start in range(0, n, rows)]
+            best, source = torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
         if similarity == "official":  # <m_i, k_j/|k_j|> = |m_i| cos(m_i, k_j): same argmax, different scale
             best = best * vector_lengths(holes, dim=1)
     return best, source, unit_holes

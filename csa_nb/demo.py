@@ -310,7 +310,8 @@ def cell_box(
     height, width = layout.size
     step = layout.canvas / side  # canvas pixels per cell
     scale_y, scale_x = height / layout.scaled[0], width / layout.scaled[1]
-    return {"top": cell[0] * step * scale_y, "left": cell[1] * step * scale_x, "height": step * scale_y, "width": step * scale_x}
+    top, left = getattr(layout, "origin", (0, 0))  # the window of a crop (csa_nb.inference's `crop` strategy)
+    return {"top": top + cell[0] * step * scale_y, "left": left + cell[1] * step * scale_x, "height": step * scale_y, "width": step * scale_x}
 
 # %% ../nbs/13_demo.ipynb #0598c903
 @dataclass
@@ -607,7 +608,7 @@ class InpaintingDemo:
         generator, size, load_seconds = self._load_model()
         middle = getattr(getattr(generator, "refinement", None), "middle", None)
         kept = {}
-        hook = middle.register_forward_hook(lambda layer, inputs, output: kept.update(inputs=inputs)) if middle is not None else None
+        hook = middle.register_forward_hook(lambda layer, inputs, output: kept.setdefault("inputs", inputs)) if middle is not None else None
         try:
             start = time.perf_counter()
             result = inpaint_details(self.picture, hole, generator, image_size=size)

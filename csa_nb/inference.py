@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ from .data import SIXTEEN_BIT_MODES, UnreadableImageError, read_image_file
 from .networks import composite
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'IMAGE_SUFFIXES', 'InputError', 'read_image', 'ImageInfo', 'image_to_array', 'mask_to_array',
-           'load_inpainting_model', 'shipping_checkpoint', 'Layout', 'plan_layout', 'to_canvas', 'from_canvas',
+__all__ = ['DEFAULT_CHECKPOINT', 'STRATEGIES', 'CROP_MARGIN', 'MAX_SIDE', 'IMAGE_SUFFIXES', 'ALPHA_SUFFIXES', 'DEEP_SUFFIXES',
+           'InputError', 'read_image', 'ImageInfo', 'image_to_array', 'mask_to_array', 'load_inpainting_model',
+           'shipping_checkpoint', 'Layout', 'plan_layout', 'to_canvas', 'from_canvas', 'Crop', 'plan_crops',
            'InpaintingResult', 'inpaint_details', 'inpaint', 'feature_cell', 'attention_map', 'attention_overlay',
            'main']
 
@@ -55,6 +58,8 @@ class ImageInfo:
     "What the input was, to give the result back in kind."
     grey: bool  # one channel in: `L` out
     size: tuple[int, int]  # (H, W)
+    alpha: np.ndarray | None = None  # (H, W) the input's alpha channel (uint8 or uint16), given back unchanged
+    deep: bool = False  # 16-bit input: the result is 16-bit too
 
 # %% ../nbs/11_inference.ipynb #0555c159
 def _check_unit_range(array: np.ndarray, what: str):
@@ -70,8 +75,7 @@ def _array_to_unit(array: np.ndarray, what: str) -> np.ndarray:
     "An integer, bool or float array as float32 in [0, 1]."
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255
-    if array.dtype == np.uint16:
-        warnings.warn(f"{what} is 16-bit: it is inpainted and returned at 8-bit precision")
+    if array.dtype == np.uint16:  # 16-bit: given back at 16 bits (`ImageInfo.deep`)
         return array.astype(np.float32) / 65535
     if array.dtype == bool:
         return array.astype(np.float32)
@@ -82,7 +86,7 @@ def _array_to_unit(array: np.ndarray, what: str) -> np.ndarray:
         low, high = int(array.min()), int(array.max())
         if low < 0 or high > 65535:
             raise InputError(f"{what} has integer values in [{low}, {high}]; use uint8 (0-255) or uint16 (0-65535)")
-        warnings.warn(f"{what} is {array.dtype} with values up to {high}: read as 16-bit (0-65535), returned at 8-bit precision")
+        warnings.warn(f"{what} is {array.dtype} with values up to {high}: read as 16-bit (0-65535), returned as uint16")
         return array.astype(np.float32) / 65535
     raise InputError(f"{what} has unsupported dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
 
@@ -94,10 +98,12 @@ def image_to_array(
     "`image` as an (H, W, 3) float32 array in [0, 1], and what it was."
     if isinstance(image, (str, Path)):
         image = read_image(image)
+    alpha, deep = None, False
     if isinstance(image, Image.Image):
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            warnings.warn(f"{what} has an alpha channel ({image.mode}): transparency is dropped")
-            image = image.convert("RGBA").convert("RGB") if image.mode in ("RGBA", "PA", "P") else image.convert("L")
+            image = image.convert("RGBA") if image.mode in ("PA", "P") else image
+            alpha = np.asarray(image.getchannel("A")).copy()  # kept: the result carries it unchanged
+            image = image.convert("RGB") if image.mode == "RGBA" else image.convert("L")
         if image.mode == "F":  # 32-bit float pixels: must already be in [0, 1]
             array = np.asarray(image, np.float32)
             _check_unit_range(array, what)
@@ -106,8 +112,7 @@ def image_to_array(
             if array.max() > 65535 or array.min() < 0:
                 raise InputError(f"{what} is a {image.mode} image with values in [{array.min():g}, {array.max():g}]; "
                                  "expected 16-bit values (0-65535)")
-            warnings.warn(f"{what} is 16-bit ({image.mode}): it is inpainted and returned at 8-bit precision")
-            array = (array / 65535).astype(np.float32)
+            array, deep = (array / 65535).astype(np.float32), True
         elif image.mode in ("L", "1"):
             array = np.asarray(image.convert("L"), np.float32) / 255
         else:
@@ -128,13 +133,13 @@ def image_to_array(
         array = np.clip((array + 1) / 2, 0, 1).astype(np.float32)
     elif isinstance(image, np.ndarray):
         array = image
-        if array.ndim == 3 and array.shape[2] == 4:
-            warnings.warn(f"{what} has an alpha channel (4 channels): transparency is dropped")
-            array = array[..., :3]
+        if array.ndim == 3 and array.shape[2] == 4:  # RGBA: the alpha channel is kept, given back unchanged
+            array, alpha = array[..., :3], array[..., 3].copy()
         if array.ndim == 3 and array.shape[2] == 1:
             array = array[..., 0]
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
             raise InputError(f"{what} array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+        deep = array.dtype == np.uint16 or (np.issubdtype(array.dtype, np.integer) and array.dtype != np.uint8 and array.dtype != bool)
         array = _array_to_unit(array, what)
     else:
         raise InputError(f"{what} must be a file path, PIL image, NumPy array or torch tensor, got {type(image).__name__}")
@@ -145,15 +150,18 @@ def image_to_array(
         array = np.repeat(array[..., None], 3, axis=2)
     if min(array.shape[:2]) < 1:
         raise InputError(f"{what} is empty: shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.float32), ImageInfo(grey=grey, size=array.shape[:2])
+    if alpha is not None and alpha.dtype not in (np.uint8, np.uint16):
+        alpha = np.clip(np.rint(_array_to_unit(alpha, f"{what}'s alpha") * (65535 if deep else 255)), 0, 65535).astype(np.uint16 if deep else np.uint8)
+    return np.ascontiguousarray(array, dtype=np.float32), ImageInfo(grey=grey, size=array.shape[:2], alpha=alpha, deep=deep)
 
 # %% ../nbs/11_inference.ipynb #cf7770fc
 def mask_to_array(
     mask: Image.Image | np.ndarray | torch.Tensor | str | Path,  # the user's mask, 1 / white = hole
     size: tuple[int, int],  # (H, W) of the image
     invert: bool = False,  # True for masks drawn with black = hole
+    resize: bool = False,  # scale a mask of the image's aspect ratio but another size (nearest neighbour); else refused
 ) -> np.ndarray:
-    "`mask` as an (H, W) float32 array of 0/1 (1 = hole) at `size`."
+    "`mask` as an (H, W) float32 array of 0/1 (1 = hole) at `size`; soft edges are thresholded at one half (with a warning)."
     if isinstance(mask, (str, Path)):
         mask = read_image(mask)
     if isinstance(mask, Image.Image):
@@ -178,6 +186,9 @@ def mask_to_array(
         raise InputError(f"mask must be (H, W) (or one channel), got shape {array.shape}")
     if not np.isfinite(array).all():
         raise InputError("mask holds NaN or infinite values")
+    soft = int(((array > 0.02) & (array < 0.98)).sum())
+    if soft:
+        warnings.warn("the mask has soft edges (grey values between black and white): thresholded at one half")
     hole = (array > 0.5).astype(np.float32)
     if invert:
         hole = 1 - hole
@@ -187,6 +198,10 @@ def mask_to_array(
             raise InputError(f"mask is {mask_h}x{mask_w} but the image is {height}x{width} (height x width): another aspect "
                              f"ratio ({mask_w / mask_h:.3g} against {width / height:.3g}), and stretching it would move the hole. "
                              f"Draw the mask on the image itself, or crop or pad it to {height}x{width}")
+        if not resize:
+            raise InputError(f"mask is {mask_h}x{mask_w} but the image is {height}x{width} (height x width): a mask must have "
+                             "the image's shape; draw it on the image itself, or ask for it to be scaled "
+                             "(--resize-mask, resize_mask=True: nearest neighbour)")
         warnings.warn(f"mask is {hole.shape[0]}x{hole.shape[1]} but the image is {size[0]}x{size[1]}: "
                       "mask resized with nearest neighbour")
         hole = np.array(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST), np.float32)
@@ -293,10 +308,11 @@ def shipping_checkpoint(
 # %% ../nbs/11_inference.ipynb #fa106f83
 @dataclass
 class Layout:
-    "Where the input sits in the model's S x S canvas."
-    size: tuple[int, int]  # input (H, W)
+    "Where the input (or a window of it) sits in the model's square canvas."
+    size: tuple[int, int]  # input (H, W), or the window's
     scaled: tuple[int, int]  # (h, w) after scaling, before padding
-    canvas: int  # S
+    canvas: int  # S, or a multiple of it for a generator that runs on larger canvases
+    origin: tuple[int, int] = (0, 0)  # (top, left) of the window in the input: (0, 0) for the whole input
 
 # %% ../nbs/11_inference.ipynb #aa183d52
 def plan_layout(
@@ -340,17 +356,89 @@ def from_canvas(
         crop = F.interpolate(crop, size=layout.size, mode="bicubic", align_corners=False)
     return crop[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
+# %% ../nbs/11_inference.ipynb #771af9de
+STRATEGIES = ("crop", "resize", "original")
+CROP_MARGIN = 64  # pixels of context around each hole group (at least; a window is never smaller than the model's S)
+MAX_SIDE = 512  # the largest canvas a window runs on unscaled, for a generator that runs on multiples of S
+
+
+@dataclass
+class Crop:
+    "One window of the `crop` strategy: where it sits and which hole components it fills."
+    layout: Layout  # the window in the input (its origin and size) and its canvas
+    components: tuple[int, ...]  # labels (in `plan_crops`' label image) of the hole components pasted back from it
+
+
+def _group_boxes(boxes: np.ndarray, margin: int) -> np.ndarray:
+    "Group labels of boxes (N, 4: top, bottom, left, right, exclusive ends) whose boxes grown by `margin` overlap, transitively."
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    groups = np.arange(len(boxes))
+    while True:
+        merged = np.stack([np.array([boxes[groups == g, 0].min(), boxes[groups == g, 1].max(), boxes[groups == g, 2].min(),
+                                     boxes[groups == g, 3].max()]) for g in range(groups.max() + 1)])
+        grown = merged + np.array([-margin, margin, -margin, margin])
+        meets = ((grown[:, None, 0] < grown[None, :, 1]) & (grown[None, :, 0] < grown[:, None, 1]) &
+                 (grown[:, None, 2] < grown[None, :, 3]) & (grown[None, :, 2] < grown[:, None, 3]))
+        count, joined = connected_components(csr_matrix(meets), directed=False)
+        if count == len(merged):
+            return groups
+        groups = joined[groups]
+
+
+def _canvas_for(side: int, model_size: int, max_side: int, scalable: bool) -> int:
+    "The canvas a window of `side` pixels runs on: the smallest allowed multiple of S that holds it, else the largest (scaled)."
+    if not scalable or side <= model_size:
+        return model_size
+    largest = max(model_size, max_side // model_size * model_size)
+    return min(largest, math.ceil(side / model_size) * model_size)
+
+
+def plan_crops(
+    hole: np.ndarray,  # (H, W) 0/1, 1 = hole
+    model_size: int,  # S
+    margin: int = CROP_MARGIN,  # context around each hole group, in pixels
+    max_side: int = MAX_SIDE,  # the largest canvas (a multiple of S) a window runs on unscaled
+    scalable: bool = False,  # the generator runs on canvases of any multiple of S
+) -> tuple[np.ndarray, list[Crop]]:
+    "The label image of the hole components and the windows that cover them, largest group first."
+    from scipy import ndimage
+    labels, count = ndimage.label(hole > 0.5, structure=np.ones((3, 3), bool))
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([[rows.start, rows.stop, columns.start, columns.stop] for rows, columns in slices])
+    groups = _group_boxes(boxes, margin)
+    height, width = hole.shape
+    crops = []
+    for group in range(groups.max() + 1):
+        members = np.flatnonzero(groups == group)
+        top, bottom = boxes[members, 0].min(), boxes[members, 1].max()
+        left, right = boxes[members, 2].min(), boxes[members, 3].max()
+        side = max(max(bottom - top, right - left) + 2 * margin, model_size)
+        canvas = _canvas_for(min(side, max(height, width)), model_size, max_side, scalable)  # for the window the picture allows
+        side = max(side, canvas)
+        window_h, window_w = int(min(side, height)), int(min(side, width))
+        origin_top = int(np.clip((top + bottom - window_h) // 2, 0, height - window_h))
+        origin_left = int(np.clip((left + right - window_w) // 2, 0, width - window_w))
+        scale = min(1.0, canvas / max(window_h, window_w))
+        scaled = (max(1, round(window_h * scale)), max(1, round(window_w * scale)))
+        layout = Layout(size=(window_h, window_w), scaled=scaled, canvas=canvas, origin=(origin_top, origin_left))
+        crops.append(Crop(layout, tuple(int(m) + 1 for m in members)))
+    sizes = np.bincount(labels.reshape(-1), minlength=count + 1)
+    crops.sort(key=lambda crop: -int(sizes[list(crop.components)].sum()))  # stable: equal groups keep their order
+    return labels, crops
+
 # %% ../nbs/11_inference.ipynb #8edaaa5c
 @dataclass
 class InpaintingResult:
     "The result of `inpaint_details`."
-    image: Image.Image  # the composited result at the input's size
+    image: Image.Image | np.ndarray  # the composited result at the input's size (a uint16 array for 16-bit input)
     rough: np.ndarray | None  # (H, W, 3) rough-net output in [0, 1], at the input's size (None without a hole)
-    refined: np.ndarray | None  # (H, W, 3) refinement-net output in [0, 1], before compositing
+    refined: np.ndarray | None  # (H, W, 3) refinement-net output in [0, 1], before compositing (crop: in the holes, the input elsewhere)
     hole: np.ndarray  # (H, W) the mask used, 1 = hole
-    attention: Any = None  # the CSA layer's attention: per image an (n_hole, h w) matrix over the feature map
-    feature_mask: torch.Tensor | None = None  # (1, 1, h, w) the hole at the CSA layer's resolution
-    layout: Layout | None = None  # where the input sat in the model's canvas
+    attention: Any = None  # the CSA layer's attention in `layout`'s window: an (n_hole, h w) matrix over the feature map
+    feature_mask: torch.Tensor | None = None  # (1, 1, h, w) the hole at the CSA layer's resolution, in that window
+    layout: Layout | None = None  # where the input (crop: the largest hole group's window) sat in the model's canvas
+    crops: list = field(default_factory=list)  # every window the network ran on (`Layout`s), one for resize / original
 
 # %% ../nbs/11_inference.ipynb #533a57c6
 def _inference_precision(precision: str, device: torch.device, generator: torch.nn.Module | None = None):
@@ -363,14 +451,59 @@ def _inference_precision(precision: str, device: torch.device, generator: torch.
         raise InputError(str(error)) from None
 
 # %% ../nbs/11_inference.ipynb #df207522
-def _to_pil(array: np.ndarray, grey: bool) -> Image.Image:
-    "(H, W, 3) float in [0, 1] -> an 8-bit RGB (or L) image."
-    pixels = np.clip(np.rint(array * 255), 0, 255).astype(np.uint8)
-    if grey:
-        return Image.fromarray(np.clip(np.rint(array.mean(axis=2) * 255), 0, 255).astype(np.uint8), mode="L")
-    return Image.fromarray(pixels, mode="RGB")
+def _to_pil(array: np.ndarray, grey: bool, alpha: np.ndarray | None = None, deep: bool = False) -> Image.Image | np.ndarray:
+    "(H, W, 3) float in [0, 1] -> an 8-bit RGB / L image (RGBA / LA with `alpha`), or for `deep` input a uint16 array."
+    top = 65535 if deep else 255
+    pixels = np.clip(np.rint((array.mean(axis=2) if grey else array) * top), 0, top).astype(np.uint16 if deep else np.uint8)
+    if alpha is not None:
+        alpha = alpha.astype(pixels.dtype) if deep else np.clip(alpha, 0, 255).astype(np.uint8)
+        pixels = np.dstack([pixels, alpha])
+    if deep:  # PIL has no 16-bit colour: (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) uint16
+        return pixels
+    mode = {(True, False): "L", (True, True): "LA", (False, False): "RGB", (False, True): "RGBA"}[(grey, alpha is not None)]
+    return Image.fromarray(pixels, mode=mode)
 
-# %% ../nbs/11_inference.ipynb #ee67d422
+# %% ../nbs/11_inference.ipynb #a030d76e
+@contextmanager
+def _threads(count: int | None):
+    "torch's intra-op threads set to `count` for a block (None: leave them), then restored."
+    if count is None:
+        yield
+        return
+    if not isinstance(count, int) or count < 1:
+        raise InputError(f"threads must be a whole number >= 1 (or None for torch's setting), got {count!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+# %% ../nbs/11_inference.ipynb #9b5d78c4
+def _run_canvas(generator, array: np.ndarray, hole: np.ndarray, layout: Layout, device, autocast, attention: bool,
+                correction: bool, solver: str):
+    "(refined, rough or None, output) of the generator on the window `layout` of `array` / `hole`."
+    from csa_nb.networks import diffusion_solver
+    (top, left), (height, width) = layout.origin, layout.size
+    canvas_image, canvas_hole = to_canvas(array[top:top + height, left:left + width], hole[top:top + height, left:left + width], layout)
+    parameters = inspect.signature(generator.forward).parameters
+    extra = {"return_attention": True} if attention and "return_attention" in parameters else {}
+    if "any_canvas" in parameters:
+        extra["any_canvas"] = True
+    config = getattr(generator, "model_cfg", None)
+    plain = config is not None and not correction and getattr(config, "correction_ring", 0)
+    if plain:  # the correction gain off: the networks' correction as predicted, one run of the model
+        generator.model_cfg = replace(config, correction_ring=0)
+    try:
+        with torch.no_grad(), autocast, diffusion_solver(solver):
+            output = generator(canvas_image.to(device), canvas_hole.to(device), **extra)
+    finally:
+        if plain:
+            generator.model_cfg = config
+    rough = from_canvas(output.rough, layout) if getattr(output, "rough", None) is not None else None
+    return from_canvas(output.refined, layout), rough, output
+
+# %% ../nbs/11_inference.ipynb #7df403c5
 def inpaint_details(
     image: Image.Image | np.ndarray | torch.Tensor | str | Path,  # the picture, any size
     mask: Image.Image | np.ndarray | torch.Tensor | str | Path,  # 1 / white = hole
@@ -380,37 +513,68 @@ def inpaint_details(
     image_size: int | None = None,  # only for a bare generator without an `image_size` attribute
     attention: bool = True,  # ask a CSA generator for its attention matrices
     precision: str = "auto",  # auto | fp32 | bf16 | fp16, see `csa_nb.train.inference_precision`
+    strategy: str = "crop",  # crop | resize | original (see STRATEGIES)
+    threads: int | None = 1,  # CPU threads for the call (None: torch's setting)
+    margin: int = CROP_MARGIN,  # crop: context around each hole group, in pixels
+    max_side: int = MAX_SIDE,  # crop: the largest canvas a window runs on unscaled
+    correction: bool = True,  # a model with a correction gain (model.correction_ring): False runs the model once, without it
+    solver: str = "pyramid",  # diffusion first guesses: training's iterations on the holes' box, or 'direct' (exact sparse solve)
+    resize_mask: bool = False,  # scale a mask of another size (same aspect ratio) to the image's; else refused
 ) -> InpaintingResult:
     "Inpaint `image` where `mask` is 1 and return the result with the network's intermediate outputs."
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+    if solver not in ("direct", "pyramid"):
+        raise InputError(f"unknown solver '{solver}'; choose direct or pyramid")
     array, info = image_to_array(image)
-    hole = mask_to_array(mask, info.size, invert=invert_mask)
+    hole = mask_to_array(mask, info.size, invert=invert_mask, resize=resize_mask)
     if hole.sum() == 0:
-        unchanged = image.copy() if isinstance(image, Image.Image) else _to_pil(array, info.grey)
+        unchanged = image.copy() if isinstance(image, Image.Image) else _to_pil(array, info.grey, info.alpha, info.deep)
         return InpaintingResult(image=unchanged, rough=None, refined=None, hole=hole)
     if hole.min() == 1:
         raise InputError("the mask covers the whole image: there are no known pixels to inpaint from "
                          "(white = hole; use --invert-mask / invert_mask=True if your mask is drawn the other way)")
-    generator, size = load_inpainting_model(checkpoint, device, image_size)
-    parameter = next(generator.parameters(), None)
-    model_device = parameter.device if parameter is not None else torch.device("cpu")
-    chosen = _inference_precision(precision, model_device, generator)
-    layout = plan_layout(info.size, size)
-    canvas_image, canvas_hole = to_canvas(array, hole, layout)
-    was_training = generator.training
-    generator.eval()
-    wants_attention = attention and "return_attention" in inspect.signature(generator.forward).parameters
-    extra = {"return_attention": True} if wants_attention else {}
-    try:
-        with torch.no_grad(), chosen:
-            output = generator(canvas_image.to(model_device), canvas_hole.to(model_device), **extra)
-    finally:
-        generator.train(was_training)
-    refined = from_canvas(output.refined, layout)
-    rough = from_canvas(output.rough, layout) if getattr(output, "rough", None) is not None else None
+    with _threads(threads):
+        generator, size = load_inpainting_model(checkpoint, device, image_size)
+        parameter = next(generator.parameters(), None)
+        model_device = parameter.device if parameter is not None else torch.device("cpu")
+        chosen = _inference_precision(precision, model_device, generator)
+        scalable = "any_canvas" in inspect.signature(generator.forward).parameters
+        height, width = info.size
+        if strategy == "crop":
+            labels, crops = plan_crops(hole, size, margin, max_side, scalable)
+        else:
+            side = max(height, width)
+            if strategy == "original" and side > size and not scalable:
+                raise InputError(f"strategy 'original' runs the picture at its own size, and this model runs only on "
+                                 f"{size}x{size} canvases: use 'crop' or 'resize' for a {height}x{width} picture")
+            canvas = size if side <= size or strategy == "resize" else math.ceil(side / size) * size
+            layout = plan_layout(info.size, size) if strategy == "resize" else Layout(info.size, info.size, canvas)
+            labels, crops = (hole > 0.5).astype(np.int32), [Crop(layout, (1,))]
+        was_training = generator.training
+        generator.eval()
+        refined, rough, first = array.copy(), None, None
+        try:
+            for crop in crops:
+                window_refined, window_rough, output = _run_canvas(
+                    generator, array, hole, crop.layout, model_device, chosen, attention and first is None, correction, solver)
+                first = first or (crop.layout, output)
+                if len(crops) == 1 and strategy != "crop":  # the whole picture: the network's output everywhere
+                    refined, rough = window_refined, window_rough
+                    continue
+                (top, left), (window_h, window_w) = crop.layout.origin, crop.layout.size
+                own = np.isin(labels[top:top + window_h, left:left + window_w], crop.components)
+                refined[top:top + window_h, left:left + window_w][own] = window_refined[own]
+                if window_rough is not None:
+                    rough = array.copy() if rough is None else rough
+                    rough[top:top + window_h, left:left + window_w][own] = window_rough[own]
+        finally:
+            generator.train(was_training)
     result = composite(array, refined, hole[..., None])
-    return InpaintingResult(image=_to_pil(result, info.grey), rough=rough, refined=refined, hole=hole,
+    layout, output = first
+    return InpaintingResult(image=_to_pil(result, info.grey, info.alpha, info.deep), rough=rough, refined=refined, hole=hole,
                             attention=getattr(output, "attention", None), feature_mask=getattr(output, "feature_mask", None),
-                            layout=layout)
+                            layout=layout, crops=[crop.layout for crop in crops])
 
 # %% ../nbs/11_inference.ipynb #ca4894cb
 def inpaint(
@@ -421,10 +585,13 @@ def inpaint(
     device: str | torch.device | None = None,  # None picks CUDA when available
     image_size: int | None = None,  # only for a bare generator without an `image_size` attribute
     precision: str = "auto",  # auto | fp32 | bf16 | fp16 (auto on a CPU: fp32 for small models, where bf16 is no faster)
-) -> Image.Image:
-    "`image` inpainted where `mask` is 1, at the input's size (RGB, or L for grey input)."
+    strategy: str = "crop",  # crop (each hole at the photograph's own resolution) | resize (the whole picture to S) | original
+    threads: int | None = 1,  # CPU threads for the call, as csa-inpaint --threads (None: torch's setting)
+    **options,  # margin, max_side, correction, solver, resize_mask: see `inpaint_details`
+) -> Image.Image | np.ndarray:
+    "`image` inpainted where `mask` is 1, at the input's size and in its kind (RGB, L, with its alpha; 16-bit as a uint16 array)."
     return inpaint_details(image, mask, checkpoint, invert_mask=invert_mask, device=device, image_size=image_size,
-                           attention=False, precision=precision).image
+                           attention=False, precision=precision, strategy=strategy, threads=threads, **options).image
 
 # %% ../nbs/11_inference.ipynb #f9caac20
 def feature_cell(
@@ -433,10 +600,12 @@ def feature_cell(
     row: int,  # pixel of the input image
     column: int,
 ) -> tuple[int, int]:
-    "The feature cell under input pixel (row, column), through the layout's scaling and padding."
+    "The feature cell under input pixel (row, column), through the layout's window, scaling and padding."
     height, width = layout.size
+    row, column, (top, left) = row - layout.origin[0], column - layout.origin[1], layout.origin
     if not (0 <= row < height and 0 <= column < width):
-        raise InputError(f"pixel ({row}, {column}) lies outside the {height}x{width} image")
+        where = "image" if (top, left) == (0, 0) else f"window at ({top}, {left}) that the attention belongs to (the largest hole's)"
+        raise InputError(f"pixel ({row + top}, {column + left}) lies outside the {height}x{width} {where}")
     canvas_row = (row + 0.5) * layout.scaled[0] / height  # input pixel -> canvas -> feature cell
     canvas_column = (column + 0.5) * layout.scaled[1] / width
     return (min(shape[0] - 1, int(canvas_row * shape[0] / layout.canvas)),
@@ -476,10 +645,17 @@ def attention_overlay(
     layout = result.layout
     cells = torch.from_numpy(np.ascontiguousarray(heat, np.float32))[None, None]
     canvas = F.interpolate(cells, size=(layout.canvas, layout.canvas), mode="nearest")[0, 0, :layout.scaled[0], :layout.scaled[1]]
-    spread = F.interpolate(canvas[None, None], size=layout.size, mode="nearest")[0, 0].numpy()
+    window = F.interpolate(canvas[None, None], size=layout.size, mode="nearest")[0, 0].numpy()
+    if isinstance(result.image, np.ndarray):  # 16-bit: (H, W[, C]) uint16
+        deep = result.image.astype(np.float32) / 65535
+        picture = np.repeat(deep[..., None], 3, 2) if deep.ndim == 2 else (np.repeat(deep[..., :1], 3, 2) if deep.shape[2] <= 2 else deep[..., :3])
+    else:
+        picture = np.asarray(result.image.convert("RGB"), np.float32) / 255
+    spread = np.zeros(picture.shape[:2], np.float32)  # the window's attention, zero outside it
+    (top_row, left), (height, width) = layout.origin, layout.size
+    spread[top_row:top_row + height, left:left + width] = window
     top = float(spread.max())
     colours = matplotlib.colormaps["inferno"](spread / top if top > 0 else spread)[..., :3]
-    picture = np.asarray(result.image.convert("RGB"), np.float32) / 255
     return ((1 - alpha) * picture + alpha * colours).astype(np.float32)
 
 # %% ../nbs/11_inference.ipynb #2ede1e8b
@@ -505,6 +681,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="intra-op CPU threads (default 1: the shipped model is small, and on a shared machine more "
                              "threads make it slower, 2.5 s instead of 0.04 s per image on 2 busy cores; raise it for "
                              "paper-size models on an idle machine)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="crop",
+                        help="crop (default): each hole with a margin of context at the photograph's own resolution; "
+                             "resize: the whole picture scaled to the model's size; original: the whole picture at its size")
+    parser.add_argument("--margin", type=int, default=CROP_MARGIN, help=f"crop: pixels of context around each hole (default {CROP_MARGIN})")
+    parser.add_argument("--max-side", type=int, default=MAX_SIDE,
+                        help=f"crop: largest canvas a window runs on unscaled (default {MAX_SIDE}; larger windows are scaled down)")
+    parser.add_argument("--no-correction", action="store_true",
+                        help="for a model with a correction gain (the shipped one): run the model once, without the gain "
+                             "(faster; corrections as predicted)")
+    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist (never the input image or mask)")
+    parser.add_argument("--resize-mask", action="store_true",
+                        help="scale a mask of another size (same aspect ratio) to the image's with nearest neighbour; without it "
+                             "such a mask is refused")
     return parser
 
 # %% ../nbs/11_inference.ipynb #f747b538
@@ -524,11 +713,11 @@ def _check_writable(folder: Path, what: Path):
     except OSError as error:
         raise InputError(f"cannot write {what}: {folder} is not writable ({error.strerror or error})") from None
 
-# %% ../nbs/11_inference.ipynb #3bbcc91c
-def _hole_of(mask, image, invert: bool) -> np.ndarray:
+# %% ../nbs/11_inference.ipynb #d3921c2b
+def _hole_of(mask, image, invert: bool, resize: bool = False) -> np.ndarray:
     "The (H, W) hole of `mask` for `image`; an `InputError` when it has no hole pixel."
     size = (image.height, image.width) if isinstance(image, Image.Image) else tuple(np.asarray(image).shape[:2])
-    hole = mask_to_array(mask, size, invert=invert)
+    hole = mask_to_array(mask, size, invert=invert, resize=resize)
     if not hole.any():
         brightest = np.asarray(mask.convert("L") if isinstance(mask, Image.Image) else mask).max()
         hint = (f" (its brightest pixel is {brightest} of 255: a mask saved with values 0 and 1 must use 0 and 255)"
@@ -539,20 +728,82 @@ def _hole_of(mask, image, invert: bool) -> np.ndarray:
         raise InputError(f"the mask has no hole{hint}: it is all black (white = hole), so there is nothing to inpaint")
     return hole
 
-# %% ../nbs/11_inference.ipynb #a062acb6
+# %% ../nbs/11_inference.ipynb #45cf220d
+ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".webp")  # formats that keep an alpha channel
+DEEP_SUFFIXES = (".png", ".tif", ".tiff")  # formats that keep 16 bits
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _check_output(out_path: Path, image_path: Path, mask_path: Path, overwrite: bool, image=None):
+    "An `InputError` if `out_path` is the input image or mask, exists without `overwrite`, or cannot hold `image`'s kind."
+    for source, what in ((image_path, "input image"), (mask_path, "mask")):
+        if _same_file(out_path, source):
+            raise InputError(f"refusing to write over the {what} {source}: give another output (-o)")
+    if out_path.exists() and not overwrite:
+        raise InputError(f"{out_path} exists: add --overwrite to replace it")
+    if image is None:
+        return
+    suffix = out_path.suffix.lower()
+    deep = isinstance(image, np.ndarray)
+    alpha = (image.ndim == 3 and image.shape[2] in (2, 4)) if deep else image.mode in ("RGBA", "LA")
+    if deep and suffix not in DEEP_SUFFIXES:
+        raise InputError(f"the image is 16-bit and {suffix} holds 8 bits: write {out_path.with_suffix('.png')} (or .tif) to keep them")
+    if alpha and suffix not in ALPHA_SUFFIXES:
+        raise InputError(f"the image has an alpha channel and {suffix} cannot hold one: write {out_path.with_suffix('.png')} "
+                         "(or .tif, .webp) to keep it")
+
+
+def _save(result, out_path: Path):
+    "Write a PIL image, or a uint16 array (16-bit input) with OpenCV."
+    if isinstance(result, np.ndarray):
+        import cv2
+        pixels = result
+        if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha: OpenCV has no such PNG; written as BGRA
+            pixels = np.dstack([pixels[..., 0]] * 3 + [pixels[..., 1]])
+        if pixels.ndim == 3:
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(out_path), pixels):
+            raise OSError(f"OpenCV could not write {out_path.suffix} files")
+    else:
+        result.save(out_path)
+
+# %% ../nbs/11_inference.ipynb #10e0f215
 def _run_one(image_path, mask_path, out_path, args) -> list[str]:
     "Inpaint one file into `out_path`; return the warnings raised."
+    _check_output(out_path, image_path, mask_path, args.overwrite)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = read_image(image_path)
-        hole = _hole_of(read_image(mask_path), image, args.invert_mask)
-        result = inpaint(image, hole, args.checkpoint, device=args.device, precision=args.precision)
+        hole = _hole_of(read_image(mask_path), image, args.invert_mask, args.resize_mask)
+        kind = _to_pil(np.zeros((1, 1, 3), np.float32), *_kind_of(image))  # checked before the model runs
+        _check_output(out_path, image_path, mask_path, args.overwrite, kind)
+        result = inpaint(image, hole, args.checkpoint, device=args.device, precision=args.precision, strategy=args.strategy,
+                         threads=args.threads, margin=args.margin, max_side=args.max_side, correction=not args.no_correction)
+    existed = out_path.exists()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result.save(out_path)
+        _save(result, out_path)
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"cannot write {out_path}: {error}") from None
+    print(f"wrote {out_path}" + (" (replaced the existing file: --overwrite)" if existed else ""), flush=True)
     return [str(w.message) for w in caught]
+
+
+def _kind_of(image) -> tuple[bool, np.ndarray | None, bool]:
+    "(grey, alpha, deep) of a picture as `read_image` gives it, without converting its pixels."
+    if isinstance(image, Image.Image):
+        transparent = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+        grey = image.mode in ("L", "LA", "1", "I", "F", *SIXTEEN_BIT_MODES)
+        return grey, np.zeros((1, 1), np.uint8) if transparent else None, image.mode in ("I", *SIXTEEN_BIT_MODES)
+    array = np.asarray(image)
+    alpha = np.zeros((1, 1), array.dtype) if array.ndim == 3 and array.shape[2] == 4 else None
+    return array.ndim == 2 or array.shape[2] == 1, alpha, array.dtype == np.uint16
 
 # %% ../nbs/11_inference.ipynb #9436ae06
 def _single(args) -> int:
@@ -562,6 +813,7 @@ def _single(args) -> int:
     out_path = out / (image_path.stem + ".png") if out.is_dir() else out
     if out_path.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(f"output {out_path} has no image suffix: use .png (lossless) or .jpg")
+    _check_output(out_path, image_path, mask_path, args.overwrite)
     _check_writable(out_path.parent, out_path)
     for message in _run_one(image_path, mask_path, out_path, args):
         _emit(f"warning: {message}")
@@ -591,7 +843,7 @@ def _batch(args) -> int:
     _inference_precision(args.precision, resolve_device(args.device, setting="device"))  # a bad --precision: one message, not one per image
     out.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
-    skipped, written = [], {}
+    skipped, written, said = [], {}, set()
     for image_path in tqdm(images, desc="csa-inpaint", unit="image", disable=args.quiet, file=sys.stderr):
         mask_path = masks.get(image_path.stem) if mask.is_dir() else mask
         if image_path.stem in written:
@@ -602,7 +854,9 @@ def _batch(args) -> int:
             continue
         try:
             for message in _run_one(image_path, mask_path, out / (image_path.stem + ".png"), args):
-                _emit(f"warning: {image_path.name}: {message}")
+                if message not in said:  # each warning once per run (one soft-edged mask for all images: one line)
+                    _emit(f"warning: {image_path.name}: {message}")
+                    said.add(message)
             written[image_path.stem] = image_path.name
         except InputError as error:
             skipped.append((image_path.name, str(error)))

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import abc
+import contextvars
 import importlib
 import inspect
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,10 +22,11 @@ from torch import nn
 from .config import ExperimentConfig, ModelConfig
 
 # %% auto #0
-__all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'BLEND_FITS', 'MIDDLE_LAYERS', 'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES',
-           'network_depth', 'level_channels', 'erase_hole', 'composite', 'harmonic_fill', 'biharmonic_fill',
-           'blend_fills', 'grow_hole', 'probe_components', 'fit_ring_gain', 'fit_harmonic_weight', 'blend_weight',
-           'diffusion_fill', 'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
+__all__ = ['HOLE_FILLS', 'DIFFUSION_FILLS', 'DIFFUSION_SOLVERS', 'BORDER_WEIGHT', 'BLEND_FITS', 'MIDDLE_LAYERS',
+           'KNOWN_STD_FLOOR', 'MODELS', 'MODEL_MODULES', 'network_depth', 'level_channels', 'erase_hole', 'composite',
+           'diffusion_solver', 'harmonic_fill', 'biharmonic_fill', 'direct_fill', 'blend_fills', 'grow_hole',
+           'probe_components', 'fit_ring_gain', 'fit_harmonic_weight', 'blend_weight', 'diffusion_fill',
+           'check_image_and_mask', 'init_weights', 'instance_norm', 'InstanceNorm2d', 'RoughNet',
            'RefinementEncoderLayer', 'RefinementDecoderLayer', 'RefinementOutput', 'borrowable_hole', 'RefinementNet',
            'ConvMiddleLayer', 'register_middle_layer', 'build_middle_layer', 'known_statistics', 'GeneratorOutput',
            'CSAGenerator', 'count_parameters', 'InpaintingModel', 'register_model', 'build_model', 'build_generator']
@@ -81,6 +84,41 @@ def composite(
     "`known * (1 - mask) + predicted * mask`: the prediction pasted into the hole."
     return known * (1 - mask) + predicted * mask
 
+# %% ../nbs/03_networks.ipynb #2631d243
+DIFFUSION_SOLVERS = ("pyramid", "direct")  # training's iterations on the holes' box only, or one sparse factorisation
+_SOLVER: contextvars.ContextVar = contextvars.ContextVar("diffusion_solver", default=None)  # (name, factorisations) in a block
+
+
+@contextmanager
+def diffusion_solver(
+    name: str = "pyramid",  # one of DIFFUSION_SOLVERS
+):
+    "Run the block's harmonic and biharmonic fills on the holes' box only (`pyramid`) or by the `direct` sparse solver."
+    if name not in DIFFUSION_SOLVERS:
+        raise ValueError(f"unknown diffusion solver '{name}'; choose one of {', '.join(DIFFUSION_SOLVERS)}")
+    token = _SOLVER.set((name, {}))
+    try:
+        yield
+    finally:
+        _SOLVER.reset(token)
+
+
+def _within_hole_box(relax: Callable) -> Callable:
+    "`relax` run on the box of the level's hole grown by 2 pixels (all that the sweeps and the CG read), pasted back."
+    def boxed(u: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        rows, columns = hole.any(3).any(1).any(0).nonzero().flatten(), hole.any(2).any(1).any(0).nonzero().flatten()
+        if not len(rows):
+            return u
+        top, bottom = max(int(rows[0]) - 2, 0), int(rows[-1]) + 3
+        left, right = max(int(columns[0]) - 2, 0), int(columns[-1]) + 3
+        if (top, left) == (0, 0) and bottom >= u.shape[2] and right >= u.shape[3]:
+            return relax(u, hole)
+        inside = relax(u[..., top:bottom, left:right].contiguous(), hole[..., top:bottom, left:right].contiguous())
+        u = u.clone()
+        u[..., top:bottom, left:right] = inside
+        return u
+    return boxed
+
 # %% ../nbs/03_networks.ipynb #63e8f5d3
 def _neighbour_mean(u: torch.Tensor) -> torch.Tensor:
     "Mean of the four neighbours of every pixel, image borders replicated."
@@ -132,7 +170,11 @@ def harmonic_fill(
     iterations: int = 40,  # Jacobi sweeps at each pyramid level (20 -> 40: +0.4 dB on 10-20 % strokes, builtin test crops)
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine harmonic interpolation of the known pixels around it."
-    return _coarse_to_fine(image, mask, lambda u, hole: _jacobi(u, hole, iterations))
+    solver = _SOLVER.get()
+    if solver is not None and solver[0] == "direct":  # inside `diffusion_solver("direct")`: the exact solution
+        return direct_fill(image, mask, "harmonic")
+    relax = lambda u, hole: _jacobi(u, hole, iterations)
+    return _coarse_to_fine(image, mask, relax if solver is None else _within_hole_box(relax))
 
 # %% ../nbs/03_networks.ipynb #cdd71d9a
 def _interior_laplacian(u: torch.Tensor) -> torch.Tensor:
@@ -173,10 +215,98 @@ def biharmonic_fill(
     iterations: int = 100,  # conjugate-gradient steps at each pyramid level
 ) -> torch.Tensor:
     "`image` with the hole replaced by a coarse-to-fine biharmonic interpolation (Delta^2 u = 0) of the known pixels around it."
+    solver = _SOLVER.get()
+    if solver is not None and solver[0] == "direct":  # inside `diffusion_solver("direct")`: the exact solution
+        return direct_fill(image, mask, "biharmonic")
     def relax(u, hole):  # one CG system per channel of each image
         b, c, h, w = u.shape
         return _biharmonic_cg(u.reshape(b * c, 1, h, w), hole.expand(b, c, h, w).reshape(b * c, 1, h, w), iterations).reshape(b, c, h, w)
-    return _coarse_to_fine(image, mask, relax)
+    return _coarse_to_fine(image, mask, relax if solver is None else _within_hole_box(relax))
+
+# %% ../nbs/03_networks.ipynb #0d9aff7d
+BORDER_WEIGHT = 1e-3  # weight of the harmonic equations added at hole pixels on the image border (see `_stencil_rows`)
+
+
+def _neighbour_pairs(height: int, width: int, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "For flat pixel indices `pixels`, every (pixel, 4-neighbour inside the image) pair as two index arrays."
+    row, column = np.divmod(pixels, width)
+    pairs = [(pixels[ok], pixels[ok] + step) for ok, step in (
+        (row > 0, -width), (row < height - 1, width), (column > 0, -1), (column < width - 1, 1))]
+    return np.concatenate([p for p, _ in pairs]), np.concatenate([q for _, q in pairs])
+
+
+def _stencil_rows(hole: np.ndarray, kind: str):
+    "Sparse rows (CSR, over all H*W pixels) of the harmonic equations or of the interior Laplacian touching `hole`."
+    from scipy import sparse
+    height, width = hole.shape
+    size, flat = height * width, hole.reshape(-1)
+    def harmonic_matrix(pixels):  # deg u_p - sum of its neighbours u_q, one row per pixel
+        p, q = _neighbour_pairs(height, width, pixels)
+        order = np.searchsorted(pixels, p)
+        data = np.concatenate([np.ones(len(p)), -np.ones(len(p))])
+        return sparse.csr_matrix((data, (np.concatenate([order, order]), np.concatenate([p, q]))), shape=(len(pixels), size))
+    holes = np.flatnonzero(flat)
+    if kind == "harmonic" or height < 3 or width < 3:
+        return harmonic_matrix(holes)
+    index = np.arange(size).reshape(height, width)
+    touched = np.zeros((height, width), bool)  # interior pixels whose Laplacian reads a hole pixel
+    touched[1:-1, 1:-1] = hole[1:-1, 1:-1] | hole[:-2, 1:-1] | hole[2:, 1:-1] | hole[1:-1, :-2] | hole[1:-1, 2:]
+    centre = index[touched]
+    count = len(centre)
+    rows = np.tile(np.arange(count), 5)
+    columns = np.concatenate([centre, centre - width, centre + width, centre - 1, centre + 1])
+    data = np.concatenate([np.full(count, -4.0), np.ones(4 * count)])
+    laplacian = sparse.csr_matrix((data, (rows, columns)), shape=(count, size))
+    row, column = np.divmod(holes, width)
+    border = holes[(row == 0) | (row == height - 1) | (column == 0) | (column == width - 1)]
+    if not len(border):
+        return laplacian
+    return sparse.vstack([laplacian, BORDER_WEIGHT * harmonic_matrix(border)]).tocsr()  # see BORDER_WEIGHT
+
+# %% ../nbs/03_networks.ipynb #b0705528
+def _factorise(hole: np.ndarray, kind: str):
+    "(solve, rows, hole indices) for one hole: `solve` the factorised normal matrix of `_stencil_rows`."
+    from scipy.sparse.linalg import splu
+    rows = _stencil_rows(hole, kind)
+    holes = np.flatnonzero(hole.reshape(-1))
+    restricted = rows[:, holes].tocsc()
+    normal = restricted if kind == "harmonic" and restricted.shape[0] == len(holes) else (restricted.T @ restricted)
+    factor = splu(normal.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    transposed = None if normal is restricted else restricted.T.tocsr()
+    return factor, rows, holes, transposed
+
+
+@torch.no_grad()
+def direct_fill(
+    image: torch.Tensor,  # (B, C, H, W); pixels under the hole are ignored
+    mask: torch.Tensor,  # (B, 1, H, W), 1 = hole
+    kind: str = "biharmonic",  # 'harmonic' or 'biharmonic'
+) -> torch.Tensor:
+    "`image` with the hole replaced by the exact solution of the harmonic or biharmonic system (one sparse factorisation per hole)."
+    if kind not in ("harmonic", "biharmonic"):
+        raise ValueError(f"unknown direct fill '{kind}'; choose harmonic or biharmonic")
+    solver = _SOLVER.get()
+    cache = {} if solver is None else solver[1]
+    with torch.autocast(image.device.type, enabled=False):
+        holes = (mask > 0.5).expand(image.shape[0], 1, *image.shape[-2:])[:, 0].cpu().numpy()
+        values = image.detach().to("cpu", torch.float64).numpy()
+        filled = values.copy()
+        for sample, hole in enumerate(holes):
+            if not hole.any() or hole.all():  # nothing to solve, or no boundary: as the pyramid leaves it
+                if hole.all():
+                    filled[sample] = 0.0
+                continue
+            key = (kind, hole.shape, np.packbits(hole).tobytes())
+            if key not in cache:
+                cache[key] = _factorise(hole, kind)
+            factor, rows, indices, transposed = cache[key]
+            known = values[sample].reshape(values.shape[1], -1).T.copy()  # (H*W, C)
+            known[indices] = 0.0
+            right = -(rows @ known)
+            solution = factor.solve(right if transposed is None else transposed @ right)
+            filled[sample].reshape(values.shape[1], -1)[:, indices] = solution.T
+        fill = torch.from_numpy(filled).to(image.device, torch.float32)
+        return torch.where(mask > 0.5, fill, image.float()).to(image.dtype)
 
 # %% ../nbs/03_networks.ipynb #ef557b90
 def blend_fills(
@@ -484,7 +614,7 @@ class RefinementNet(nn.Module):
         feature_mask: torch.Tensor,  # (B, 1, S/2^L, S/2^L) hole mask at the middle layer's resolution (1 = hole)
         return_attention: bool = False,  # ask the middle layer for its attention map
     ) -> RefinementOutput:
-        expected = (x.shape[0], 1, self.middle_size, self.middle_size)
+        expected = (x.shape[0], 1, x.shape[-2] // 2 ** self.csa_level, x.shape[-1] // 2 ** self.csa_level)  # middle_size at S
         if tuple(feature_mask.shape) != expected:
             raise ValueError(f"feature_mask must be {expected} (the hole at the middle layer, see csa_nb.masks.feature_hole_mask), "
                              f"got {tuple(feature_mask.shape)}")
@@ -670,7 +800,7 @@ class CSAGenerator(nn.Module):
             weight = torch.sigmoid(start + self.model_cfg.blend_reach * rough_out[:, 3:4].float())
             base = blend_fills(harmonic, biharmonic, weight)  # float32 (a bf16 base would round the fill to ~0.4 grey levels)
         rough = self._output(base, rough_out[:, :3], mean, scale)
-        feature_mask = feature_hole_mask(mask, self.refinement.middle_size).to(image.dtype)
+        feature_mask = feature_hole_mask(mask, image.shape[-1] // 2 ** self.refinement.csa_level).to(image.dtype)
         coarse = composite(erased, rough, mask)
         refined = self.refinement(torch.cat([normalise(coarse), normalise(erased)], dim=1), feature_mask, return_attention)
         refined_image = self._output(coarse, refined.image, mean, scale)
@@ -693,8 +823,11 @@ class CSAGenerator(nn.Module):
         image: torch.Tensor,  # (B, 3, S, S) in [-1, 1]; the pixels under the hole may be the true ones, they are erased
         mask: torch.Tensor,  # (B, 1, S, S) or (1, 1, S, S), 1 = hole
         return_attention: bool = False,  # also return the middle layer's attention map (CSA only)
+        any_canvas: bool = False,  # accept a square canvas whose side is a multiple of the trained size (inference on larger crops)
     ) -> GeneratorOutput:
-        mask = check_image_and_mask(image, mask, self.image_size)
+        side = image.shape[-1] if image.ndim == 4 else None
+        free = any_canvas and side is not None and image.shape[-2] == side and side % self.image_size == 0
+        mask = check_image_and_mask(image, mask, None if free else self.image_size)
         erased, output = self._networks(image, mask, return_attention)
         if self.model_cfg.correction_ring:  # I_in + g (I_r - I_in): the corrections scaled by the gain fitted on the ring
             output.refined = erased + self.correction_gain(image, mask) * (output.refined - erased)

@@ -1,4 +1,4 @@
-"""csa-inpaint and `inpaint` on bad and unusual input: each case of issue 7 is a test.
+"""csa-inpaint and `inpaint` on bad and unusual input: each case of issues 7 and 31 is a test.
 
 The console script runs in a subprocess where no model is needed (the input is rejected before one
 loads); everything else runs `main(argv)` in-process with a stand-in generator in place of a
@@ -204,22 +204,33 @@ def test_invert_mask_flag(files, stand_in, capsys):
     assert np.array_equal(np.asarray(Image.open(files.root / "a.png")), np.asarray(Image.open(files.root / "b.png")))
 
 
-def test_mask_of_another_size_warns(files, stand_in, capsys):
+def test_mask_of_another_size_is_refused_unless_asked(files, stand_in, capsys):
+    "The README says the mask has the image's shape: another size is one line, unless --resize-mask asks for scaling."
     Image.fromarray(files.hole).resize((120, 80), Image.NEAREST).save(files.root / "big_mask.png")
     status, lines = run_main([files.root / "photo.png", files.root / "big_mask.png", "-o", files.root / "out.png"], capsys)
+    assert status == 1 and len(lines) == 1 and "must have the image's shape" in lines[0] and "--resize-mask" in lines[0], lines
+    assert not (files.root / "out.png").exists() and stand_in.calls == 0
+    with pytest.raises(InputError, match="must have the image's shape"):
+        inpaint(files.photo, np.asarray(Image.open(files.root / "big_mask.png")))
+    status, lines = run_main([files.root / "photo.png", files.root / "big_mask.png", "-o", files.root / "out.png",
+                              "--resize-mask"], capsys)
     assert status == 0
     assert lines == ["csa-inpaint: warning: mask is 80x120 but the image is 40x60: mask resized with nearest neighbour"]
     out = np.asarray(Image.open(files.root / "out.png"))
     assert np.array_equal(out[files.hole == 0], files.photo[files.hole == 0])
 
 
-def test_rgba_drops_alpha_with_warning(files, stand_in, capsys):
-    Image.fromarray(np.dstack([files.photo, np.full((40, 60), 128, np.uint8)])).save(files.root / "rgba.png")
+def test_rgba_keeps_alpha(files, stand_in, capsys):
+    "RGBA in, RGBA out: the alpha channel comes back unchanged; a JPEG output, which cannot hold it, is one line."
+    alpha = np.random.default_rng(1).integers(0, 256, (40, 60), dtype=np.uint8)
+    Image.fromarray(np.dstack([files.photo, alpha])).save(files.root / "rgba.png")
     status, lines = run_main([files.root / "rgba.png", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
-    assert status == 0 and len(lines) == 1 and "alpha" in lines[0]
-    out = Image.open(files.root / "out.png")
-    assert out.mode == "RGB"
-    assert np.array_equal(np.asarray(out)[files.hole == 0], files.photo[files.hole == 0])
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
+    assert out.shape == (40, 60, 4) and np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[..., :3][files.hole == 0], files.photo[files.hole == 0])
+    status, lines = run_main([files.root / "rgba.png", files.root / "mask.png", "-o", files.root / "out.jpg"], capsys)
+    assert status == 1 and "alpha channel" in lines[0] and "out.png" in lines[0] and stand_in.calls == 1, lines
 
 
 def test_grayscale_stays_grayscale(files, stand_in, capsys):
@@ -235,12 +246,16 @@ def test_grayscale_stays_grayscale(files, stand_in, capsys):
 def test_sixteen_bit_files(files, stand_in, capsys, channels):
     "16-bit grey and colour PNGs are read at full depth (not clipped or truncated) and written at 8 bits."
     deep = files.photo.astype(np.uint16) * 257  # 8-bit value v -> 16-bit 257 v, so 8-bit output must give v back
+    deep[5, 7] += 3  # not a multiple of 257: 8 bits would lose it
     cv2.imwrite(str(files.root / "deep.png"), deep[..., 0] if channels == 1 else deep[..., ::-1])
     status, lines = run_main([files.root / "deep.png", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
-    assert status == 0 and len(lines) == 1 and "16-bit" in lines[0]
-    out = np.asarray(Image.open(files.root / "out.png"))
-    expected = files.photo[..., 0] if channels == 1 else files.photo
-    assert np.array_equal(out[files.hole == 0], expected[files.hole == 0])
+    assert (status, lines) == (0, [])
+    out = cv2.imread(str(files.root / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16  # 16 bits in, 16 bits out: every known pixel exactly
+    expected = deep[..., 0] if channels == 1 else deep
+    assert np.array_equal((out if channels == 1 else out[..., ::-1])[files.hole == 0], expected[files.hole == 0])
+    status, lines = run_main([files.root / "deep.png", files.root / "mask.png", "-o", files.root / "out.jpg"], capsys)
+    assert status == 1 and "16-bit" in lines[0] and "out.png" in lines[0], lines
 
 
 def test_all_hole_and_no_hole_in_python(files, stand_in):
@@ -559,3 +574,155 @@ def test_precision_flag(files, stand_in, capsys):
     status, lines = run_main([files.root / "photo.png", files.root / "mask.png", "-o", files.root / "h.png",
                               "--precision", "fp16", "--device", "cpu"], capsys)
     assert status == 1 and len(lines) == 1 and "needs a CUDA device" in lines[0]
+
+
+# ---------------------------------------------------------------- issue 31: what is written, inputs users have, crops
+def test_outputs_lose_nothing(files, stand_in, capsys):
+    "Never over the input image or mask; an existing output only with --overwrite, said; each path written printed."
+    photo, mask, out = files.root / "photo.png", files.root / "mask.png", files.root / "out.png"
+    for target in (photo, mask):
+        status, lines = run_main([photo, mask, "-o", target], capsys)
+        assert status == 1 and len(lines) == 1 and "refusing to write over the" in lines[0], lines
+    assert np.array_equal(np.asarray(Image.open(photo)), files.photo) and stand_in.calls == 0
+    assert main([str(photo), str(mask), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    status, lines = run_main([photo, mask, "-o", out], capsys)
+    assert status == 1 and lines == [f"csa-inpaint: error: {out} exists: add --overwrite to replace it"] and stand_in.calls == 1
+    assert main([str(photo), str(mask), "-o", str(out), "--overwrite"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out} (replaced the existing file: --overwrite)"
+    images = files.root / "images"  # a batch into its own folder would write x.png over x.png: skipped, said
+    images.mkdir()
+    Image.fromarray(files.photo).save(images / "x.png")
+    status, lines = run_main([images, mask, "-o", images, "--quiet"], capsys)
+    assert status == 1 and "refusing to write over the input image" in lines[1], lines
+    assert np.array_equal(np.asarray(Image.open(images / "x.png")), files.photo)
+
+
+def test_exif_rotated_jpeg(files, stand_in, capsys):
+    "A camera JPEG stored sideways with an EXIF orientation: read upright (as viewers show it), written upright."
+    upright = np.zeros((40, 60, 3), np.uint8); upright[:, :30] = 255
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)))  # stored 60 x 40
+    exif = Image.Exif(); exif[0x0112] = 6  # "rotate 90 CW to view"
+    sideways.save(files.root / "camera.jpg", exif=exif, quality=100)
+    status, lines = run_main([files.root / "camera.jpg", files.root / "mask.png", "-o", files.root / "out.png"], capsys)
+    assert (status, lines) == (0, [])
+    out = np.asarray(Image.open(files.root / "out.png"))
+    assert out.shape == (40, 60, 3)  # upright, as the mask drawn on it
+    read = np.asarray(inference.read_image(files.root / "camera.jpg"))
+    assert np.array_equal(out[files.hole == 0], read[files.hole == 0]) and np.abs(read.astype(int) - upright).mean() < 4
+
+
+def test_soft_mask_said_once_in_a_mixed_folder(files, stand_in, capsys):
+    "A folder of pictures of mixed sizes and one soft-edged mask per picture: thresholded, said once; progress bar shown."
+    images, masks = files.root / "images", files.root / "masks"
+    images.mkdir(), masks.mkdir()
+    for name, (height, width) in {"a": (40, 60), "b": (70, 50), "c": (33, 90)}.items():
+        Image.fromarray(np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(images / f"{name}.png")
+        soft = np.zeros((height, width), np.uint8); soft[10:20, 10:30] = 255; soft[9, 10:30] = 128; soft[20, 10:30] = 100
+        Image.fromarray(soft).save(masks / f"{name}.png")
+    status = main([str(images), str(masks), "-o", str(files.root / "out")])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert status == 0 and "csa-inpaint: 100%" in captured.err
+    soft_lines = [line for line in lines if "soft edges" in line]
+    assert len(soft_lines) == 1 and "thresholded at one half" in soft_lines[0], lines
+    assert captured.out.count("wrote ") == 3
+    for name in "abc":
+        out, photo = np.asarray(Image.open(files.root / "out" / f"{name}.png")), np.asarray(Image.open(images / f"{name}.png"))
+        hole = np.asarray(Image.open(masks / f"{name}.png")) > 127
+        assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
+
+
+def test_threads_argument_in_python(files, stand_in):
+    "`inpaint(..., threads=n)` runs the call with n threads and restores torch's setting; 1 by default."
+    before, seen = torch.get_num_threads(), []
+    hook = stand_in.register_forward_pre_hook(lambda module, inputs: seen.append(torch.get_num_threads()))
+    try:
+        torch.set_num_threads(2)
+        inpaint(files.photo, files.hole)
+        inpaint(files.photo, files.hole, threads=2)
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        with pytest.raises(InputError, match="threads must be"):
+            inpaint(files.photo, files.hole, threads=0)
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+
+
+def smoke_generator(**model):
+    from csa_nb.config import make_config
+    from csa_nb.networks import CSAGenerator
+    torch.manual_seed(0)
+    config = make_config("smoke", {"model": model})
+    return CSAGenerator(config.model, config.data.image_size).eval()
+
+
+def test_crop_layout_through_the_model():
+    "Holes at corners and borders, several holes and one larger than the cap: each window at its own resolution, pasted back."
+    generator = smoke_generator()  # 64 px, runs on canvases of any multiple of 64
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    hole = np.zeros((300, 420), np.float32)
+    hole[:12, :10] = 1; hole[-8:, -20:] = 1; hole[140:150, -6:] = 1  # two corners and a border
+    hole[100:110, 100:140] = 1; hole[115:125, 150:160] = 1  # two holes close together: one window
+    hole[160:290, 180:300] = 1  # 130 px: larger than a 128 cap, so scaled onto the 128 canvas
+    result = inpaint_details(photo, hole, generator, device="cpu", max_side=128, margin=16, attention=False)
+    out = np.asarray(result.image)
+    assert np.array_equal(out[hole == 0], photo[hole == 0])  # every known pixel is the input's own
+    assert (out[hole > 0] != photo[hole > 0]).any(axis=-1).mean() > 0.9  # the holes are filled
+    windows = sorted((layout.origin, layout.size, layout.canvas, layout.scaled) for layout in result.crops)
+    assert len(windows) == 5
+    assert ((0, 0), (64, 64), 64, (64, 64)) in windows and ((236, 356), (64, 64), 64, (64, 64)) in windows
+    big = [w for w in windows if w[1][0] > 128]
+    assert big == [((138, 159), (162, 162), 128, (128, 128))], windows  # 130 + 2 x 16 (moved up inside), scaled onto the cap
+    assert ((48, 66), (128, 128), 128, (128, 128)) in windows  # the two close holes share one window, unscaled on 128
+
+
+def test_strategies_agree_on_a_small_image(files):
+    "An S x S picture is one and the same canvas under crop, resize and original; a smaller one is padded, never scaled up."
+    generator = smoke_generator()
+    photo = np.random.default_rng(4).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    hole = np.zeros((64, 64), np.float32); hole[20:40, 24:44] = 1
+    outs = [np.asarray(inpaint(photo, hole, generator, device="cpu", strategy=s)) for s in ("crop", "resize", "original")]
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    crop, resize, original = (inpaint_details(files.photo, files.hole, generator, device="cpu", strategy=s)
+                              for s in ("crop", "resize", "original"))
+    assert crop.crops[0].scaled == (40, 60) and resize.crops[0].scaled == (43, 64)  # crop pads; resize scales up
+    assert np.array_equal(np.asarray(crop.image), np.asarray(original.image))
+    assert np.abs(np.asarray(crop.image, float) - np.asarray(resize.image, float))[files.hole > 0].mean() < 40
+    with pytest.raises(InputError, match="unknown strategy"):
+        inpaint(files.photo, files.hole, generator, strategy="tile")
+
+
+def test_correction_switch_runs_the_model_once(files):
+    "A model with a correction gain runs its networks twice per window; correction=False (--no-correction) once."
+    generator = smoke_generator(hole_fill="blend", residual=True, correction_ring=2)
+    calls = []
+    hook = generator.refinement.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with_gain = np.asarray(inpaint(files.photo, files.hole, generator, device="cpu"))
+        assert len(calls) == 2
+        without = np.asarray(inpaint(files.photo, files.hole, generator, device="cpu", correction=False))
+        assert len(calls) == 3 and generator.model_cfg.correction_ring == 2  # restored
+    finally:
+        hook.remove()
+    assert np.array_equal(with_gain[files.hole == 0], without[files.hole == 0])
+
+
+def test_fill_solvers_in_inference(files):
+    "The inference first guess: training's iterations on the holes' box (the default) equal the whole-picture ones; direct is close."
+    from csa_nb.networks import biharmonic_fill, diffusion_solver, harmonic_fill
+    image = torch.from_numpy(files.photo).permute(2, 0, 1)[None].float() / 127.5 - 1
+    hole = torch.from_numpy(files.hole > 0)[None, None].float()
+    whole = biharmonic_fill(image, hole, 200), harmonic_fill(image, hole)
+    with diffusion_solver("pyramid"):
+        boxed = biharmonic_fill(image, hole, 200), harmonic_fill(image, hole)
+    with diffusion_solver("direct"):
+        exact = biharmonic_fill(image, hole, 200), harmonic_fill(image, hole)
+    for a, b in zip(whole, boxed):
+        assert (a - b).abs().max() < 1e-4
+    assert (exact[1] - whole[1]).abs().max() < 0.25  # the harmonic pyramid nearly converges
+    generator = smoke_generator(hole_fill="blend", residual=True)
+    default = np.asarray(inpaint(files.photo, files.hole, generator, device="cpu"), int)
+    direct = np.asarray(inpaint(files.photo, files.hole, generator, device="cpu", solver="direct"), int)
+    assert np.array_equal(default[files.hole == 0], direct[files.hole == 0])
