@@ -23,9 +23,9 @@ from .networks import DIFFUSION_FILLS, composite, erase_hole
 from .train import load_checkpoint
 
 # %% auto #0
-__all__ = ['HOLE_BINS', 'PLAIN_COLOURS', 'CARD_MODEL', 'hole_settings', 'compare_methods', 'verdicts', 'plain_colour_check',
-           'training_summary', 'render_model_card', 'evaluation_sets', 'card_scores', 'save_card_scores',
-           'load_card_scores', 'model_card']
+__all__ = ['HOLE_BINS', 'GRAD_RATIO_RANGE', 'PSNR_SLACK', 'PLAIN_COLOURS', 'CARD_MODEL', 'hole_settings', 'compare_methods',
+           'verdicts', 'perceptual_verdicts', 'plain_colour_check', 'training_summary', 'render_model_card',
+           'evaluation_sets', 'card_scores', 'save_card_scores', 'load_card_scores', 'model_card']
 
 # %% ../nbs/12b_model_card.ipynb #601bbf0c
 HOLE_BINS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))  # the irregular bins the card reports
@@ -47,12 +47,13 @@ def compare_methods(
     holes: dict,  # hole setting name -> list of masks (each image takes mask i % len)
     limit: int | None = None,  # first `limit` images of each set only
 ) -> pd.DataFrame:
-    "One row per (set, holes, method, image): PSNR, L1 %, L2 %, SSIM of the composited output."
+    "One row per (set, holes, method, image): PSNR, L1 %, L2 %, SSIM, grad_ratio and (with HED's weights on disk) deep_distance of the composited output."
     tables = []
     for set_name, dataset in sets.items():
         for hole_name, masks in holes.items():
             for method, inpaint_fn in methods.items():
                 table = evaluate_images(inpaint_fn, dataset, masks, limit=limit)
+                table.attrs = {}  # set-level KID / FID features stay out of the per-image frame (pandas compares attrs on concat)
                 tables.append(table.assign(set=set_name, holes=hole_name, method=method))
     return pd.concat(tables, ignore_index=True)
 
@@ -77,6 +78,42 @@ def verdicts(
             row[f"{metric} margin"], row[f"{metric} low"], row[f"{metric} high"] = mean, low, high
             row[f"{metric} against"] = best
             row[f"{metric} wins"] = mean > 0 if higher_is_better else mean < 0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/12b_model_card.ipynb #41f878f1
+GRAD_RATIO_RANGE = (0.6, 1.4)  # texture inside a centre hole: 0.6-1.4 of the truth's gradient energy
+PSNR_SLACK = 1.0  # dB the model may give up to the best classical method on photographs for its texture
+
+
+def perceptual_verdicts(
+    per_image: pd.DataFrame,  # the output of `compare_methods`, with deep_distance and grad_ratio columns
+    ours: str,  # the method to judge
+    rivals: list[str],  # methods whose deep distance it must beat (classical methods, its first guess)
+    classical: list[str],  # methods whose best PSNR it must stay close to
+    patch_method: str | None = "shiftmap",  # the patch-based method of the moonshot (None: none)
+) -> pd.DataFrame:
+    "Per (set, holes): mean deep distance of each method, our margins (rivals, patch method) with 95 % intervals, grad ratio, PSNR gap."
+    if "deep_distance" not in per_image.columns:
+        return pd.DataFrame()
+    rows = []
+    for (set_name, holes), group in per_image.groupby(["set", "holes"], sort=False):
+        by = {m: g.sort_values(["image", "mask"]) for m, g in group.groupby("method")}
+        shown = [m for m in [ours, *rivals, patch_method] if m in by]
+        row = {"set": set_name, "holes": holes, "images": len(by[ours])}
+        row.update({f"deep {m}": by[m]["deep_distance"].mean() for m in shown})
+        row.update({f"grad {m}": by[m]["grad_ratio"].mean() for m in shown})
+        best = min((m for m in rivals if m in by), key=lambda m: row[f"deep {m}"])
+        mean, low, high = paired_bootstrap(by[ours]["deep_distance"].to_numpy(), by[best]["deep_distance"].to_numpy())
+        row.update({"deep margin": mean, "deep low": low, "deep high": high, "deep against": best, "deep wins": high < 0})
+        if patch_method in by:
+            mean, low, high = paired_bootstrap(by[ours]["deep_distance"].to_numpy(), by[patch_method]["deep_distance"].to_numpy())
+            row.update({"patch margin": mean, "patch low": low, "patch high": high,
+                        "patch ratio": row[f"deep {ours}"] / row[f"deep {patch_method}"]})
+        row["grad ok"] = GRAD_RATIO_RANGE[0] <= row[f"grad {ours}"] <= GRAD_RATIO_RANGE[1]
+        best_psnr = max(by[m]["psnr"].mean() for m in classical if m in by)
+        row["psnr gap"] = by[ours]["psnr"].mean() - best_psnr
+        row["psnr ok"] = row["psnr gap"] >= -PSNR_SLACK
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -171,6 +208,43 @@ def _misses(
         items.append(f"- {row['set']}, {row['holes']} holes: " + "; ".join(parts) + quoted + ".")
     return items
 
+# %% ../nbs/12b_model_card.ipynb #28e9c7c0
+def _perceptual_section(perceptual: pd.DataFrame, ours: str) -> list[str]:
+    "Markdown lines: deep distance and texture of each method per setting, and which perceptual criteria the model meets."
+    methods = [c.removeprefix("deep ") for c in perceptual.columns
+               if c.startswith("deep ") and c not in ("deep margin", "deep low", "deep high", "deep against", "deep wins")]
+    has_patch = "patch margin" in perceptual.columns
+    lines = ["## Perceptual scores", "",
+             "Deep distance (LPIPS-style, equal channel weights, on HED's VGG16; lower is better) and the hole's "
+             "gradient-energy ratio to the truth (1 = as much texture as the truth; below 1 blur, above 1 noise), same "
+             f"images and holes as above. *Margin*: {ours} minus the best of the others except the patch-based method, "
+             "95 % paired-bootstrap interval; *won* only when the interval lies below 0. *PSNR gap*: this model's PSNR minus "
+             f"the best classical method's (within {PSNR_SLACK:g} dB asked for on photographs).", "",
+             "| set | holes | " + " | ".join(f"deep {m}" for m in methods) + " | deep margin | "
+             + ("deep margin to shiftmap | " if has_patch else "") + " | ".join(f"grad {m}" for m in methods) + " | PSNR gap |",
+             "|---|---|" + "---:|" * (2 * len(methods) + 2 + has_patch)]
+    for _, r in perceptual.iterrows():
+        cells = [f"{r[f'deep {m}']:.3f}" for m in methods]
+        margin = f"{r['deep margin']:+.3f} [{r['deep low']:+.3f}, {r['deep high']:+.3f}] vs {r['deep against']}, " + (
+            "**won**" if r["deep wins"] else "not won")
+        patch = [f"{r['patch margin']:+.3f} [{r['patch low']:+.3f}, {r['patch high']:+.3f}]"] if has_patch else []
+        grads = [f"{r[f'grad {m}']:.2f}" for m in methods]
+        lines.append(f"| {r['set']} | {r['holes']} | " + " | ".join([*cells, margin, *patch, *grads]) + f" | {r['psnr gap']:+.2f} |")
+    n = len(perceptual)
+    texture_centre = perceptual[perceptual["set"].str.startswith("textures") & (perceptual["holes"] == "centre")]
+    photos = perceptual[~perceptual["set"].str.startswith("textures")]
+    lines += ["", f"- Lower deep distance than every rival (interval below 0): **{int(perceptual['deep wins'].sum())} of {n}** settings."]
+    if len(texture_centre):
+        lines.append(f"- Texture centre holes with {GRAD_RATIO_RANGE[0]}-{GRAD_RATIO_RANGE[1]} of the truth's gradient energy: "
+                     f"**{int(texture_centre['grad ok'].sum())} of {len(texture_centre)}** (ratio "
+                     + ", ".join(f"{v:.2f}" for v in texture_centre[f"grad {ours}"]) + ").")
+    if len(photos):
+        lines.append(f"- PSNR within {PSNR_SLACK:g} dB of the best classical method on photographs: "
+                     f"**{int(photos['psnr ok'].sum())} of {len(photos)}** settings.")
+    if has_patch:
+        lines.append(f"- Deep distance at or below shift-map's (the moonshot): **{int((perceptual['patch margin'] <= 0).sum())} of {n}** settings.")
+    return lines
+
 # %% ../nbs/12b_model_card.ipynb #fce6c08a
 def render_model_card(
     info: dict,  # name, checkpoint, model, profile, image_size, width, middle, csa_level, parameters, recipe, data, masks, vgg_weights, training
@@ -180,6 +254,7 @@ def render_model_card(
     baselines: list[str],  # the classical methods
     references: list[str] = (),  # methods shown after the baselines but not judged (in `verdict` too)
     tried: str = "",  # Markdown: what was tried for the settings it does not win (shown only when there are some)
+    perceptual: pd.DataFrame | None = None,  # `perceptual_verdicts` of the checkpoint (None or empty: no such section)
 ) -> str:
     "The model card's Markdown."
     shown = [ours, *baselines, *references]
@@ -219,7 +294,8 @@ def render_model_card(
         f"this model is better on average. Centre hole: {info['image_size'] // 2} x {info['image_size'] // 2}; irregular holes: "
         f"{info['masks_per_bin']} seeded masks per ratio bin (seed {info['seed']})."
         + (" *first guess*: the fill this model's networks start from and correct (`model.hole_fill`), i.e. the model before "
-           "any training; shown, not judged." if "first guess" in references else ""),
+           "any training; shown, not judged." if "first guess" in references else "")
+        + "".join(f" *{r}*: shown, not judged." for r in references if r != "first guess"),
         "",
         "| set | holes | images | PSNR " + " | PSNR ".join(shown) + " | PSNR margin | L1 % " + " | L1 % ".join(shown) + " | L1 % margin |",
         "|---|---|---:|" + "---:|" * (2 * len(shown) + 2),
@@ -233,6 +309,8 @@ def render_model_card(
         lines += ["", "### Where it does not", "", *_misses(verdict, ours, references), "", "What was tried for "
                   + ("it" if (~wins).sum() == 1 else "them") + ":", "",
                   tried.strip() or "_Not recorded with this card (`tools/ship_checkpoint.py --tried FILE` writes it here)._"]
+    if perceptual is not None and len(perceptual):
+        lines += ["", *_perceptual_section(perceptual, ours)]
     worst = colours["max_deviation"].max()
     lines += ["", "## Plain colours", "",
               f"Plain {info['image_size']} px images of {len(colours['colour'].unique())} colours with a centre hole and a 40-50 % "
@@ -251,8 +329,9 @@ def evaluation_sets(
     size: int,  # window side (the model's image size)
     corpus: str | Path | None = None,  # a photo corpus (data/prepare_photos.py): its test split
     heldout: str | Path | None = None,  # the held-out photographs (data/prepare_heldout.py)
+    textures: str | Path | None = None,  # the texture set (data/prepare_textures.py): its test split
 ) -> dict:
-    "The card's evaluation sets by name: photo corpus test windows, builtin test crops, held-out windows."
+    "The card's evaluation sets by name: photo corpus test windows, builtin test crops, held-out windows, texture test windows."
     sets = {}
     if corpus is not None:
         windows = PhotoWindows(Path(corpus) / "test", size)
@@ -261,6 +340,9 @@ def evaluation_sets(
     if heldout is not None:
         windows = PhotoWindows(heldout, size)
         sets[f"held out: mate-backgrounds ({len(windows.files)} photos)"] = windows
+    if textures is not None:
+        windows = PhotoWindows(Path(textures) / "test", size, what="texture set test split")
+        sets[f"textures test ({len(windows.files)} pictures)"] = windows
     return sets
 
 # %% ../nbs/12b_model_card.ipynb #9d9d37dc
@@ -271,10 +353,12 @@ def card_scores(
     checkpoint: str | Path | None = None,  # a checkpoint written by csa-train or tools/ship_checkpoint.py; None: the shipped one
     corpus: str | Path | None = None,  # photo corpus folder (its test split is scored)
     heldout: str | Path | None = None,  # held-out photographs folder
+    textures: str | Path | None = None,  # texture set folder (its test split is scored)
     limit: int | None = None,  # first `limit` images of each set only
     masks_per_bin: int = 8,  # seeded irregular masks per ratio bin
     seed: int = 0,  # seed of the irregular masks
     baselines: tuple[str, ...] = ("telea", "biharmonic"),  # classical methods to beat (csa_nb.baselines.classical)
+    shown: tuple[str, ...] = ("shiftmap",),  # classical methods shown beside them, not judged in PSNR / L1 (shift-map: the perceptual moonshot)
     device: str | None = "cpu",
 ) -> dict:
     "The card's measurements of `checkpoint`: per_image (`compare_methods`), colours (`plain_colour_check`) and what they were measured on."
@@ -282,10 +366,12 @@ def card_scores(
     m = config_from_dict(load_checkpoint(path)["config"]).model
     generator, size = load_inpainting_model(path, device)
     methods = {CARD_MODEL: model_inpaint_fn(generator), **{name: classical_inpaint_fn(name) for name in baselines}}
-    references = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
-    if references:  # the model before training: its first guess, pasted into the hole
+    methods.update({name: classical_inpaint_fn(name) for name in shown})
+    first_guess = ["first guess"] if m.residual and m.hole_fill in DIFFUSION_FILLS else []
+    if first_guess:  # the model before training: its first guess, pasted into the hole
         methods["first guess"] = lambda image, mask: erase_hole(image, mask, m.hole_fill, m.harmonic_weight, m.biharmonic_steps, m.blend_ring, m.blend_fit)
-    per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout), hole_settings(size, masks_per_bin, seed), limit)
+    references = [*shown, *first_guess]
+    per_image = compare_methods(methods, evaluation_sets(size, corpus, heldout, textures), hole_settings(size, masks_per_bin, seed), limit)
     return {"per_image": per_image, "colours": plain_colour_check(methods[CARD_MODEL], size),
             "checkpoint_sha256": sha256_file(path), "masks_per_bin": masks_per_bin, "seed": seed,
             "baselines": list(baselines), "references": references}
@@ -327,7 +413,7 @@ def model_card(
     tried: str = "",  # Markdown: what was tried for the settings it does not win
     training: dict | None = None,  # `training_summary` of the run (default: the one stored in the checkpoint)
     device: str | None = "cpu",
-    **measure,  # keyword arguments of `card_scores` (corpus, heldout, limit, masks_per_bin, seed, baselines)
+    **measure,  # keyword arguments of `card_scores` (corpus, heldout, textures, limit, masks_per_bin, seed, baselines, shown)
 ) -> str:
     "The Markdown model card of `checkpoint`."
     path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
@@ -364,4 +450,6 @@ def model_card(
                 seed=scores["seed"], training=training)
     baselines, references = scores["baselines"], scores["references"]
     verdict = verdicts(scores["per_image"], CARD_MODEL, baselines, references)
-    return render_model_card(info, verdict, scores["colours"], CARD_MODEL, baselines, references, tried)
+    rivals = [*baselines, *(r for r in references if r == "first guess")]
+    perceptual = perceptual_verdicts(scores["per_image"], CARD_MODEL, rivals, [*baselines, *(r for r in references if r != "first guess")])
+    return render_model_card(info, verdict, scores["colours"], CARD_MODEL, baselines, references, tried, perceptual)

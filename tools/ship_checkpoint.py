@@ -1,14 +1,14 @@
 """Write the checkpoint shipped inside the package, and its model card, from a finished csa-train run.
 
-    python tools/ship_checkpoint.py RUN/last.pt --corpus PHOTOS --heldout HELDOUT [--masks-per-bin 8] [--solver-steps N]
+    python tools/ship_checkpoint.py RUN/last.pt --corpus PHOTOS --heldout HELDOUT [--textures TEXTURES] [--limit N] [--masks-per-bin 8] [--solver-steps N]
         [--blend-fit image|component] [--correction-ring N] [--correction-fit image|component] [--tried FILE]
     python tools/ship_checkpoint.py --card-only [--tried FILE]
 
 writes csa_nb/assets/csa_cpu.pt (generator only, float16 weights, with the run's training summary: images seen,
 CPU-hours), csa_nb/assets/csa_cpu.md, the model card: the model beside Telea and biharmonic on the photo corpus's
-test split (data/prepare_photos.py), the builtin test crops and the held-out photographs (data/prepare_heldout.py),
-measured now, and the card's scores beside it (csa_cpu_scores.csv per image, csa_cpu_scores.json the rest). Without
---corpus / --heldout those sets are left out of the card. --tried FILE: Markdown saying what was tried for the settings
+test split (data/prepare_photos.py), the builtin test crops, the held-out photographs (data/prepare_heldout.py) and the
+texture set's test split (data/prepare_textures.py), with shift-map shown beside them and the perceptual scores, measured now, and the card's scores beside it (csa_cpu_scores.csv per image, csa_cpu_scores.json the rest). Without
+--corpus / --heldout / --textures those sets are left out of the card. --tried FILE: Markdown saying what was tried for the settings
 the model does not win, written into the card under them (default: csa_nb/assets/csa_cpu_tried.md when it exists).
 --card-only re-renders the card of the shipped file from its saved scores (seconds; nothing is measured or re-shipped).
 """
@@ -30,6 +30,8 @@ def main(argv=None):
     parser.add_argument("checkpoint", type=Path, nargs="?", help="a csa-train run's last.pt (its folder holds log.csv and run.json)")
     parser.add_argument("--corpus", type=Path, help="photo corpus folder: its test split is scored")
     parser.add_argument("--heldout", type=Path, help="held-out photographs folder")
+    parser.add_argument("--textures", type=Path, help="texture set folder (data/prepare_textures.py): its test split is scored")
+    parser.add_argument("--limit", type=int, help="first N windows of each set only (default: all; the card says so through its image counts)")
     parser.add_argument("--masks-per-bin", type=int, help="seeded irregular masks per hole-ratio bin (default: card_scores', 8)")
     parser.add_argument("--solver-steps", type=int, help="model.biharmonic_steps of the shipped model (default: as trained)")
     parser.add_argument("--blend-fit", choices=BLEND_FITS,
@@ -44,7 +46,7 @@ def main(argv=None):
     parser.add_argument("--card-only", action="store_true",
                         help="re-render the shipped file's card from its saved scores; nothing is measured or shipped")
     args = parser.parse_args(argv)
-    measuring = ("corpus", "heldout", "masks_per_bin")  # card_scores' options; its defaults where not given
+    measuring = ("corpus", "heldout", "textures", "limit", "masks_per_bin")  # card_scores' options; its defaults where not given
     shipping = ("checkpoint", "solver_steps", "blend_fit", "correction_ring", "correction_fit", *measuring)
     given = [name for name in shipping if getattr(args, name) is not None]
     if args.card_only and given:
