@@ -608,7 +608,7 @@ class InpaintingDemo:
         generator, size, load_seconds = self._load_model()
         middle = getattr(getattr(generator, "refinement", None), "middle", None)
         kept = {}
-        hook = middle.register_forward_hook(lambda layer, inputs, output: kept.setdefault("inputs", inputs)) if middle is not None else None
+        hook = middle.register_forward_hook(lambda layer, inputs, output: None if "inputs" in kept else kept.update(inputs=inputs)) if middle is not None else None
         try:
             start = time.perf_counter()
             result = inpaint_details(self.picture, hole, generator, image_size=size)
