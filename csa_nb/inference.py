@@ -24,7 +24,6 @@ from PIL import Image
 import csa_nb
 from .csa import attention_map as csa_attention_map
 from .data import SIXTEEN_BIT_MODES, UnreadableImageError, read_image_file
-from .networks import composite
 
 # %% auto #0
 __all__ = ['DEFAULT_CHECKPOINT', 'STRATEGIES', 'CROP_MARGIN', 'MAX_SIDE', 'IMAGE_SUFFIXES', 'ALPHA_SUFFIXES', 'DEEP_SUFFIXES',
@@ -570,7 +569,9 @@ def inpaint_details(
                     rough[top:top + window_h, left:left + window_w][own] = window_rough[own]
         finally:
             generator.train(was_training)
-    result = composite(array, refined, hole[..., None])
+    result = array.copy()  # `composite` with a 0/1 mask, as a selection: the same values, without full-size float arithmetic
+    inside = hole > 0.5
+    result[inside] = refined[inside]
     layout, output = first
     return InpaintingResult(image=_to_pil(result, info.grey, info.alpha, info.deep), rough=rough, refined=refined, hole=hole,
                             attention=getattr(output, "attention", None), feature_mask=getattr(output, "feature_mask", None),
