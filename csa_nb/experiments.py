@@ -22,22 +22,24 @@ from .metrics import save_table
 from .vgg import vgg_weights_label
 
 # %% auto #0
-__all__ = ['METRICS', 'INTERVAL_METRICS', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES', 'PER_IMAGE_SUFFIX', 'PAPER_DATA',
-           'EVALUATION_IMAGES', 'BOOKKEEPING', 'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS',
-           'FIRST_GUESS_SWITCHES', 'RECIPE_NOTE_START', 'TABLES', 'METRIC_BETTER', 'PER_IMAGE_COLUMNS', 'VERDICTS',
-           'CLAIMS', 'PAIR_KEYS', 'side_by_side', 'caption', 'write_table', 'per_image_path', 'write_per_image',
-           'paper_rows', 'experiment_config', 'dataset_description', 'slug', 'trained_inpaint_fns', 'evaluate_rows',
-           'split_available', 'missing_note', 'comparison_figure', 'changed_settings', 'config_key', 'find_run',
-           'NotTrainedError', 'trained_model', 'shares_warmup', 'warm_started', 'share_warmups', 'TableSpec',
-           'takes_first_guess', 'first_guess_switches', 'shared_first_guess', 'recipe_note', 'table_configs',
-           'evaluation_images', 'MaskFiles', 'mask_set_folder', 'folder_masks', 'evaluation_masks', 'table_runs',
-           'table_figure', 'classical_floor_note', 'run_table', 'Claim', 'paper_numbers', 'claim_verdict',
-           'paired_difference', 'unpaired_difference', 'seed_spread', 'table_scores', 'claim_verdicts',
-           'verdict_counts', 'claims_caption', 'write_claims']
+__all__ = ['METRICS', 'INTERVAL_METRICS', 'BEYOND_PAPER', 'SET_SCORES', 'CI_LABEL', 'INTERVAL_NOTE', 'PAPER_TABLES',
+           'BEYOND_PAPER_TEXT', 'PER_IMAGE_SUFFIX', 'PAPER_DATA', 'EVALUATION_IMAGES', 'BOOKKEEPING',
+           'SHAREABLE_WARMUP', 'TRAINING_MASKS', 'CLASSICAL_ROWS', 'FIRST_GUESS_SWITCHES', 'RECIPE_NOTE_START',
+           'TABLES', 'METRIC_BETTER', 'PER_IMAGE_COLUMNS', 'VERDICTS', 'CLAIMS', 'PAIR_KEYS', 'side_by_side', 'caption',
+           'write_table', 'beyond_paper_note', 'per_image_path', 'write_per_image', 'paper_rows', 'experiment_config',
+           'dataset_description', 'slug', 'trained_inpaint_fns', 'evaluate_rows', 'split_available', 'missing_note',
+           'comparison_figure', 'changed_settings', 'config_key', 'find_run', 'NotTrainedError', 'trained_model',
+           'shares_warmup', 'warm_started', 'share_warmups', 'TableSpec', 'takes_first_guess', 'first_guess_switches',
+           'shared_first_guess', 'recipe_note', 'table_configs', 'evaluation_images', 'MaskFiles', 'mask_set_folder',
+           'folder_masks', 'evaluation_masks', 'table_runs', 'table_figure', 'classical_floor_note', 'run_table',
+           'Claim', 'paper_numbers', 'claim_verdict', 'paired_difference', 'unpaired_difference', 'seed_spread',
+           'table_scores', 'claim_verdicts', 'verdict_counts', 'claims_caption', 'write_claims']
 
 # %% ../nbs/12a_experiments.ipynb #ef2222bd
 METRICS = ["L1 %", "L2 %", "SSIM", "PSNR"]
 INTERVAL_METRICS = {"L1 %": "l1_percent", "PSNR": "psnr"}  # metrics whose rows carry a 95 % bootstrap interval over images
+BEYOND_PAPER = {"Deep dist.": "deep_distance", "Grad ratio": "grad_ratio", "LPIPS": "lpips"}  # per image: mean and interval
+SET_SCORES = {"KID-HED": "kid_hed", "FID": "fid"}  # one number per table row (a distance between two sets of images)
 CI_LABEL = "95% CI (ours)"  # the header after the metric's name
 INTERVAL_NOTE = (" *95% CI*: the 95 % bootstrap interval of our mean over the evaluation images (2000 resamples); every row is "
                  "scored on the same images and holes, so two rows whose intervals overlap may still differ image by image.")
@@ -88,15 +90,16 @@ PAPER_TABLES: dict[str, pd.DataFrame] = {name: pd.DataFrame(rows) for name, rows
 def side_by_side(
     ours: pd.DataFrame,  # columns method, mask and metric columns (from csa_nb.metrics)
     paper: pd.DataFrame | None,  # the same shape, from PAPER_TABLES (None: no published numbers)
-    metrics: list[str] = METRICS,  # metric columns to show
+    metrics: list[str] = METRICS,  # the paper's metric columns to show
 ) -> pd.DataFrame:
-    "One row per (method, mask) with `metric (ours)`, its 95 % interval where we have one, and `metric (paper)`; paper cells stay empty where it has no row."
+    "One row per (method, mask) with `metric (ours)`, its 95 % interval where we have one, and `metric (paper)`; paper cells stay empty where it has no row. The scores beyond the paper that `ours` has follow PSNR, ours only."
     keys = ["method", "mask"]
-    intervals = [f"{m} {CI_LABEL}" for m in metrics]
-    left = ours[keys + [c for c in [*metrics, *intervals] if c in ours]].rename(columns={m: f"{m} (ours)" for m in metrics})
+    shown = [*metrics, *[m for m in [*BEYOND_PAPER, *SET_SCORES] if m in ours]]
+    intervals = [f"{m} {CI_LABEL}" for m in shown]
+    left = ours[keys + [c for c in [*shown, *intervals] if c in ours]].rename(columns={m: f"{m} (ours)" for m in shown})
     table = left if paper is None else left.merge(
         paper[keys + metrics].rename(columns={m: f"{m} (paper)" for m in metrics}), on=keys, how="left")
-    ordered = keys + [c for m in metrics for c in (f"{m} (ours)", f"{m} {CI_LABEL}", f"{m} (paper)") if c in table]
+    ordered = keys + [c for m in shown for c in (f"{m} (ours)", f"{m} {CI_LABEL}", f"{m} (paper)") if c in table]
     return table[ordered]
 
 # %% ../nbs/12a_experiments.ipynb #c569857a
@@ -125,6 +128,29 @@ def write_table(
     "Write `table` as out_dir/tables/NAME.csv and NAME.md (the caption under the Markdown table)."
     return save_table(table, Path(out_dir) / "tables" / name, caption=f"**{name}.** {caption_text}")
 
+# %% ../nbs/12a_experiments.ipynb #2681fc2a
+BEYOND_PAPER_TEXT = {
+    "Deep dist.": "an LPIPS-style distance between composite and truth on the features of HED's VGG16 (relu1_2 to relu5_3, "
+                  "equal weights; lower is closer)",
+    "Grad ratio": "the gradient energy of the composite over the truth's on pixel pairs inside the hole (1: as much texture as "
+                  "the truth; below 1: smoother, which PSNR rewards)",
+    "LPIPS": "LPIPS on AlexNet (lower is closer)",
+    "KID-HED": "the KID formula on HED's pooled relu5_3 features of the composites against the truths (one number per row, "
+               "no interval; lower is closer; an unbiased estimate, so it can fall just below 0 for close sets)",
+    "FID": "the Frechet distance on Inception features of the composites against the truths (one number per row, no interval)",
+}
+
+
+def beyond_paper_note(
+    table: pd.DataFrame,  # from side_by_side
+) -> str:
+    "The caption sentence naming the scores beyond the paper that `table` shows, each with what it measures."
+    shown = [name for name in BEYOND_PAPER_TEXT if f"{name} (ours)" in table]
+    if not shown:
+        return ""
+    return (" Beyond the paper (`csa_nb.metrics`, no published number to compare with): "
+            + "; ".join(f"*{name}*, {BEYOND_PAPER_TEXT[name]}" for name in shown) + ".")
+
 # %% ../nbs/12a_experiments.ipynb #267a599a
 PER_IMAGE_SUFFIX = "_per_image"  # tables/NAME_per_image.csv beside tables/NAME.csv
 
@@ -151,7 +177,7 @@ def paper_rows(
     method: str,  # the row label, e.g. "CSA"
     mask: str | None = None,  # label of the 'all' row (e.g. "centre"); None keeps only the per-bin rows
 ) -> pd.DataFrame:
-    "Our summary in the paper's layout: method, mask, L1 %, L2 %, SSIM, PSNR (means), images."
+    "Our summary in the paper's layout: method, mask, L1 %, L2 %, SSIM, PSNR (means), images, intervals; then the scores beyond the paper it has."
     rows = []
     for _, row in summary.iterrows():
         label = row["bin"]
@@ -163,7 +189,10 @@ def paper_rows(
             continue
         rows.append({"method": method, "mask": label, "L1 %": row["l1_percent_mean"], "L2 %": row["l2_percent_mean"],
                      "SSIM": row["ssim_mean"], "PSNR": row["psnr_mean"], "images": int(row["images"]),
-                     **{f"{name} {CI_LABEL}": _interval(row, column) for name, column in INTERVAL_METRICS.items()}})
+                     **{f"{name} {CI_LABEL}": _interval(row, column) for name, column in INTERVAL_METRICS.items()},
+                     **{name: row[f"{column}_mean"] for name, column in BEYOND_PAPER.items() if f"{column}_mean" in row},
+                     **{f"{name} {CI_LABEL}": _interval(row, column) for name, column in BEYOND_PAPER.items() if f"{column}_mean" in row},
+                     **{name: row[column] for name, column in SET_SCORES.items() if column in row}})
     return pd.DataFrame(rows)
 
 # %% ../nbs/12a_experiments.ipynb #93ebb8a4
@@ -478,7 +507,7 @@ TRAINING_MASKS = {  # how the models of a table are trained, by its holes
     "centre": {"kind": "center"},
     "irregular": {"kind": "irregular", "ratio_bin": [0.1, 0.5]},
 }
-CLASSICAL_ROWS = {"Telea": "telea", "Navier-Stokes": "navier_stokes"}  # rows a table may add that need no training
+CLASSICAL_ROWS = {"Telea": "telea", "Shift-map": "shiftmap", "Navier-Stokes": "navier_stokes"}  # rows a table may add that need no training
 
 
 @dataclass(frozen=True)
@@ -490,7 +519,7 @@ class TableSpec:
     holes: str  # centre | irregular
     rows: dict[str, dict] = field(default_factory=dict)  # row label -> config changes of its model ({} = the full CSA model)
     figure: tuple[str, str] | None = None  # (file stem under figures/, title) of the qualitative comparison
-    classical: bool = False  # add the classical rows (Telea, Navier-Stokes): a floor every trained model should beat
+    classical: bool = False  # add the classical rows (Telea, shift-map, Navier-Stokes): a floor every trained model should beat
     split: str = "val"  # the split the paper scored the table on (validation images for every table: Sec. 4, 4.2, 4.3, App. E)
 
     def __post_init__(self):
@@ -550,7 +579,7 @@ def recipe_note(
     text = (f" {RECIPE_NOTE_START}: the same data and training masks, {t.steps} steps{warmup}, batch {t.batch_size}, "
             f"lr {t.lr:g}, seed {t.seed}, {fill_text}, residual output {'on' if switches['model.residual'] else 'off'}, "
             f"known-pixel standardisation {'on' if switches['model.normalize_input'] else 'off'}, each model's own published "
-            "objective after the warm-up, and each run's final weights (no selection on validation data).")
+            f"objective{' after the warm-up' if t.warmup_steps else ''}, and each run's final weights (no selection on validation data).")
     if profile_switches and profile_switches != switches:
         others = [label for label, config in configs.items() if not takes_first_guess(config)]
         text += (f" The `{reference.profile}` profile's first guess (hole fill `{profile_switches['model.hole_fill']}`, residual "
@@ -788,7 +817,7 @@ def run_table(
     floor = classical_floor_note(scores, {label: configs[label] for label in trained}) if spec.classical else ""
     text = (caption(spec.title, reference, f"{description} ({sample})", len(images), masks_text) + recipe + shared_note + floor + INTERVAL_NOTE
             + missing_note(missing))
-    text += f" Every row's per-image scores: `{per_image_path(out_dir, spec.name).name}`."
+    text += beyond_paper_note(table) + f" Every row's per-image scores: `{per_image_path(out_dir, spec.name).name}`."
     write_table(table, spec.name, text, out_dir)
     write_per_image(per_image, spec.name, out_dir)
     if spec.figure:
