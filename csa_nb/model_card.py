@@ -270,7 +270,9 @@ def render_model_card(
         "## What it is",
         "",
         f"- Input: square {info['image_size']} x {info['image_size']} images in [-1, 1] and a hole mask (1 = hole); "
-        "`csa_nb.inference.inpaint` and `csa-inpaint` handle any other size (scale, pad, crop back, paste the known pixels back).",
+        "`csa_nb.inference.inpaint` and `csa-inpaint` handle any other size: by default each hole is cut out with a margin of "
+        "context at the photograph's own resolution (windows up to 512 px, scaled down beyond), filled and pasted back "
+        "(`--strategy crop|resize|original`).",
         f"- Generator: rough U-Net + refinement network, width {info['width']} (the paper: 64), middle layer "
         f"`{info['middle']}` at down-sampling {info['csa_level']}; {info['parameters'] / 1e6:.2f} M parameters.",
         "",
@@ -321,7 +323,8 @@ def render_model_card(
     lines += ["", "## Limits", "",
               f"- A small model (width {info['width']}) trained on {t['images']:,} images at {info['image_size']} px, far from the "
               "paper's setting (256 px, width 64, CelebA / Places2 / Paris StreetView, weeks of GPU time).",
-              "- Larger photographs are inpainted at the model's size and the fill is upscaled: soft for large holes."]
+              "- Holes whose window exceeds 512 px (`--max-side`) are filled at a reduced scale and the fill is upscaled: soft for "
+              "very large holes."]
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/12b_model_card.ipynb #c86150ad
