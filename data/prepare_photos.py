@@ -467,17 +467,22 @@ def build(
     splits = assign_splits(sorted(by_name), {p.name: p.fixed_split for p in photos if p.fixed_split},
                            duplicate_groups(sorted(by_name), pairs), seed=seed)
     check_no_duplicates_across_splits(hashes, splits, max_distance)
+    pictures = [(f"{splits[name]}/{name}.jpg", encoded[name],
+                 {"package": photo.package, "version": photo.version, "path": photo.path, "licence": photo.licence,
+                  "copyright": photo.copyright, "split": splits[name], "width": photo.image.width, "height": photo.image.height})
+                for name, photo in sorted(by_name.items())]
+    return publish_corpus(out, pictures, max_distance)
+
+
+def publish_corpus(out: Path, pictures: list[tuple[str, bytes, dict]], max_distance: int) -> list[dict]:
+    "Write each (file, JPEG bytes, manifest fields) and the manifest into OUT.partial, check it, then put it in OUT's place."
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     rows = []
-    for name, photo in sorted(by_name.items()):
-        file = f"{splits[name]}/{name}.jpg"
-        (partial / splits[name]).mkdir(parents=True, exist_ok=True)
-        (partial / file).write_bytes(encoded[name])
-        rows.append({"file": file, "package": photo.package, "version": photo.version, "path": photo.path,
-                     "licence": photo.licence, "copyright": photo.copyright, "split": splits[name],
-                     "width": photo.image.width, "height": photo.image.height,
-                     "sha256": hashlib.sha256(encoded[name]).hexdigest()})
+    for file, data, fields in pictures:
+        (partial / file).parent.mkdir(parents=True, exist_ok=True)
+        (partial / file).write_bytes(data)
+        rows.append({"file": file, **fields, "sha256": hashlib.sha256(data).hexdigest()})
     rows.sort(key=lambda r: r["file"])
     write_manifest(rows, partial / "manifest.csv")
     check_corpus(partial, max_distance)

@@ -38,11 +38,11 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_photos import (MIN_SHORT_SIDE, SPLITS, CorpusError, DebianPackage, Review, _replaceable,  # noqa: E402
-                            assign_splits, candidate_files, check_corpus, duplicate_groups, fetch_deb, find_deb, fit_short_side,
+                            assign_splits, candidate_files, duplicate_groups, fetch_deb, find_deb, fit_short_side,
                             hash_distance, jpeg_bytes, licence_of, near_duplicates, perceptual_hash, read_copyright,
-                            read_reviewed, unpack, write_manifest)
+                            publish_corpus, read_reviewed, unpack)
 
-from csa_nb.data import list_images, sha256_file  # noqa: E402
+from csa_nb.data import list_images  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REVIEWED = HERE / "texture_set" / "reviewed.csv"
@@ -249,25 +249,13 @@ def build(
     if not names:
         raise CorpusError("no picture left to write")
     splits = assign_splits(names, {}, [], FRACTIONS, seed)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    rows = []
     by_name = {t.name: t for t in textures}
-    for name in names:
-        texture, file = by_name[name], f"{splits[name]}/{name}.jpg"
-        (partial / splits[name]).mkdir(parents=True, exist_ok=True)
-        (partial / file).write_bytes(encoded[name])
-        rows.append({"file": file, "package": texture.source.package.name, "version": texture.source.package.version,
-                     "path": texture.path, "licence": texture.licence, "copyright": texture.copyright,
-                     "split": splits[name], "width": texture.image.width, "height": texture.image.height,
-                     "sha256": sha256_file(partial / file)})
-    rows.sort(key=lambda r: r["file"])
-    write_manifest(rows, partial / "manifest.csv")
-    check_corpus(partial, max_distance)
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
-    return rows
+    return publish_corpus(out, [(f"{splits[name]}/{name}.jpg", encoded[name],
+                                 {"package": by_name[name].source.package.name, "version": by_name[name].source.package.version,
+                                  "path": by_name[name].path, "licence": by_name[name].licence,
+                                  "copyright": by_name[name].copyright, "split": splits[name],
+                                  "width": by_name[name].image.width, "height": by_name[name].image.height})
+                                for name in names], max_distance)
 
 
 def contact_sheet(root: Path, path: Path, split: str = "test", thumb: int = 192, columns: int = 6) -> Path:

@@ -156,7 +156,7 @@ def test_build_from_a_fake_deb(tmp_path):
     with open(out / "manifest.csv", newline="") as f:
         assert tuple(csv.DictReader(f).fieldnames) == ("file", "package", "version", "path", "licence", "copyright",
                                                        "split", "width", "height", "sha256")
-    assert textures.check_corpus(out) == [{k: str(v) for k, v in r.items()} for r in rows]
+    assert photos.check_corpus(out) == [{k: str(v) for k, v in r.items()} for r in rows]
     first = (out / "manifest.csv").read_bytes()  # a rebuild gives the same files
     textures.build(out, debs, reviewed, short_side=256, sources=(source,), photos=tmp_path / "photos", log=logged.append)
     assert (out / "manifest.csv").read_bytes() == first
